@@ -1,0 +1,7 @@
+"""`python -m pwbench` (what torchrun launches) is the `pwbench` command."""
+
+import sys
+
+from pwbench.cli.main import main
+
+sys.exit(main())

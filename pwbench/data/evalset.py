@@ -1,0 +1,154 @@
+"""Eval-set preparation: a frozen manifest of clips and a decoded-frame cache.
+
+The manifest (clip ids, start frames, dataset id and revision) is what the fingerprint hashes.
+Every clip is decoded and resized once, stored as uint8 arrays with a sha256, and read back
+from the cache by every later run and by ``pwbench score``, so scoring never decodes video
+twice and a changed cache file is caught instead of silently scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pwbench import protocol
+from pwbench.data.lerobot import Episode, LeRobotFolder
+from pwbench.errors import DatasetError
+from pwbench.io import atomic_write_bytes, atomic_write_json
+
+MAX_GRID_FRAMES = max(protocol.HORIZON_GRID.values())
+
+
+@dataclass
+class Clip:
+    """One evaluation clip: context frames 0..s0 and the future frames s0+1..s0+H."""
+
+    clip_id: str
+    episode: Episode  # frames 0 .. s0 + cached future, 5 Hz, task resolution
+    start_frame: int  # s0
+
+    @property
+    def future_frames(self) -> int:
+        return len(self.episode.state) - 1 - self.start_frame
+
+    def require(self, horizon: int) -> None:
+        have = self.future_frames
+        if horizon > have:
+            raise DatasetError(f"clip {self.clip_id}: episode too short for the horizon: {horizon} frames "
+                               f"after s0={self.start_frame} needed, {have} available")
+
+
+def clip_id_for(episode_index: int, start_frame: int) -> str:
+    return f"ep{episode_index:06d}-s{start_frame:03d}"
+
+
+def select_clips(task: protocol.TaskSpec, dataset: LeRobotFolder, revision: str,
+                 min_future: int = MAX_GRID_FRAMES) -> dict:
+    """The clip manifest for a task: a fixed, documented rule (docs/protocol.md).
+
+    droid-sim: every episode of the shipped eval split. droid: validation episodes
+    (episode_index % 100 == 99). Both start at s0 = task.start_frame and need at least
+    ``min_future`` frames after it; when a task caps the clip count, episodes are taken in the
+    order of sha256(episode index), a stable shuffle that does not depend on folder listing.
+    """
+    s0 = task.start_frame
+    indices = dataset.episode_indices
+    if task.name == "droid":
+        indices = [i for i in indices if i % 100 == 99]
+    eligible = [i for i in indices if dataset.length_5hz(i) >= s0 + 1 + min_future]
+    if task.num_clips is not None:
+        eligible = sorted(eligible, key=lambda i: hashlib.sha256(str(i).encode()).hexdigest())
+        eligible = sorted(eligible[: task.num_clips])
+    if not eligible:
+        raise DatasetError(f"{dataset.root}: no episode has the {s0 + 1 + min_future} frames at "
+                           f"{protocol.FPS} Hz that a clip of task {task.name} needs")
+    clips = [{"clip_id": clip_id_for(i, s0), "episode_index": i, "start_frame": s0,
+              "frames_available": dataset.length_5hz(i)} for i in eligible]
+    return {"task": task.name, "dataset_id": task.dataset_id, "revision": revision, "clips": clips}
+
+
+class EvalSet:
+    """A prepared eval set: manifest + cached clips, in ``cache_dir/<manifest digest>/``."""
+
+    def __init__(self, task: protocol.TaskSpec, manifest: dict, cache_dir: Path,
+                 dataset: LeRobotFolder | None) -> None:
+        self.task = task
+        self.manifest = manifest
+        self.fingerprint = protocol.fingerprint(task, manifest)
+        self.dir = Path(cache_dir) / self.fingerprint[:16]
+        self.dataset = dataset
+        self._index_path = self.dir / "index.json"
+        self._hashes: dict[str, str] = json.loads(self._index_path.read_text()) if self._index_path.is_file() else {}
+
+    @property
+    def clip_ids(self) -> list[str]:
+        return [c["clip_id"] for c in self.manifest["clips"]]
+
+    def _entry(self, clip_id: str) -> dict:
+        for c in self.manifest["clips"]:
+            if c["clip_id"] == clip_id:
+                return c
+        raise KeyError(f"clip {clip_id} is not in the manifest")
+
+    def prepare(self, horizon: int, progress: bool = True) -> None:
+        """Decode and cache every clip that is not cached yet (or cached too short)."""
+        todo = [cid for cid in self.clip_ids if not self._cached_enough(cid, horizon)]
+        for clip_id in tqdm(todo, desc="prepare eval set", unit="clip", disable=not progress or not todo):
+            self._cache(clip_id, horizon)
+
+    def _cached_enough(self, clip_id: str, horizon: int) -> bool:
+        path = self.dir / f"{clip_id}.npz"
+        if clip_id not in self._hashes or not path.is_file():
+            return False
+        entry = self._entry(clip_id)
+        want = min(entry["frames_available"], entry["start_frame"] + 1 + max(horizon, MAX_GRID_FRAMES))
+        with np.load(path) as stored:
+            return int(stored["state"].shape[0]) >= want
+
+    def _cache(self, clip_id: str, horizon: int) -> None:
+        if self.dataset is None:
+            raise DatasetError(f"clip {clip_id} is not in the frame cache {self.dir} and no dataset was given")
+        entry = self._entry(clip_id)
+        frames = min(entry["frames_available"], entry["start_frame"] + 1 + max(horizon, MAX_GRID_FRAMES))
+        ep = self.dataset.load_episode(entry["episode_index"], self.task.resolution, frames, self.task.views)
+        arrays = {"state": ep.state, "joints": ep.joints,
+                  "instruction": np.array(ep.instruction)}
+        for view in self.task.views:
+            arrays[f"frames/{view}"] = ep.frames[view]
+            if ep.masks is not None:
+                arrays[f"masks/{view}"] = ep.masks[view]
+        payload = _npz_bytes(arrays)
+        atomic_write_bytes(self.dir / f"{clip_id}.npz", payload)
+        self._hashes[clip_id] = hashlib.sha256(payload).hexdigest()
+        atomic_write_json(self._index_path, self._hashes)
+
+    def load(self, clip_id: str) -> Clip:
+        """A cached clip, checked against its recorded sha256."""
+        entry = self._entry(clip_id)
+        path = self.dir / f"{clip_id}.npz"
+        if not path.is_file() or clip_id not in self._hashes:
+            raise DatasetError(f"clip {clip_id} is not in the frame cache {self.dir}; prepare the eval set first")
+        payload = path.read_bytes()
+        if hashlib.sha256(payload).hexdigest() != self._hashes[clip_id]:
+            raise DatasetError(f"{path}: sha256 differs from the one recorded when it was cached; "
+                               "delete it to re-decode")
+        with np.load(io.BytesIO(payload)) as stored:
+            frames = {v: stored[f"frames/{v}"] for v in self.task.views}
+            has_masks = all(f"masks/{v}" in stored.files for v in self.task.views)
+            masks = {v: stored[f"masks/{v}"] for v in self.task.views} if has_masks else None
+            ep = Episode(entry["episode_index"], str(stored["instruction"]), frames,
+                         stored["state"], stored["joints"], masks)
+        return Clip(clip_id, ep, entry["start_frame"])
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An uncompressed npz in memory, so its bytes are hashed and written in one go."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()

@@ -1,0 +1,96 @@
+"""The WorldModel interface: what any model implements to be scored by pwbench.
+
+A model sees a clip's context (every frame up to and including the start frame s0, the robot
+state at those frames, the instruction) and the actions of the frames to predict; it returns
+the predicted frames. Two ways to implement it:
+
+* ``reset(context)`` + ``step(chunk)``: the harness drives the autoregression, handing the
+  model ``spec.chunk_size`` actions at a time (the last chunk may be shorter) and collecting
+  exactly as many frames per view. This is the usual shape of a video world model.
+* ``rollout(context, actions)``: the model produces all frames at once (override it).
+
+Frames are ``uint8`` arrays shaped ``(T, H, W, 3)`` per view, at the task's resolution.
+``float32`` in [0, 1] is accepted too and rounded to uint8 (the protocol scores uint8).
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from pwbench import protocol
+
+Frames = Mapping[str, np.ndarray]  # view -> (T, H, W, 3)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is and what it wants; written into every result file."""
+
+    name: str
+    variant: str
+    resolution: tuple[int, int]
+    chunk_size: int
+    views: tuple[str, ...] = protocol.VIEWS
+    fps: int = protocol.FPS
+    context_frames: int | None = None  # how many past frames it reads; None: all it is given
+    num_parameters: int = 0
+    needs_ground_truth: bool = False  # only the `oracle` calibration model may say True
+    description: str = ""
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise ValueError(f"model {self.name}: chunk_size must be >= 1, got {self.chunk_size}")
+        if self.fps != protocol.FPS:
+            raise ValueError(f"model {self.name}: protocol v{protocol.PROTOCOL_VERSION} runs at "
+                             f"{protocol.FPS} Hz, the model declares {self.fps} Hz")
+        unknown = set(self.views) - set(protocol.VIEWS)
+        if unknown:
+            raise ValueError(f"model {self.name}: unknown views {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class RolloutContext:
+    """Everything a model may condition on for one clip (nothing from the future but actions)."""
+
+    clip_id: str
+    frames: Frames  # view -> (s0 + 1, H, W, 3) uint8: frames 0..s0
+    state: np.ndarray  # (s0 + 1, 7) float32: cartesian xyz, euler xyz, gripper at frames 0..s0
+    joints: np.ndarray  # (s0 + 1, 7) float32 joint positions at frames 0..s0
+    instruction: str
+    seed: int
+    horizon: int
+    future_actions: np.ndarray  # (horizon, 7): the actions of frames s0+1 .. s0+horizon
+    future_joints: np.ndarray  # (horizon, 7)
+    ground_truth: Frames | None = None  # future frames; given only to needs_ground_truth models
+
+
+class WorldModel(ABC):
+    """Base class of every model pwbench can run. Subclasses set ``spec`` in ``__init__``."""
+
+    spec: ModelSpec
+
+    def reset(self, context: RolloutContext) -> None:
+        """Start a clip: read the context, forget the previous clip."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither reset/step nor rollout")
+
+    def step(self, actions: np.ndarray, joints: np.ndarray) -> Frames:
+        """Predict ``len(actions)`` new frames per view from the model's own past outputs."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither reset/step nor rollout")
+
+    def rollout(self, context: RolloutContext) -> Frames:
+        """Predict ``context.horizon`` frames per view in one call (optional).
+
+        Models that override this are called once per clip; the others are driven chunk by
+        chunk through ``reset``/``step`` by :mod:`pwbench.rollout`, which validates each chunk.
+        """
+        raise NotImplementedError
+
+
+def overrides_rollout(model: WorldModel) -> bool:
+    """True when the model produces whole rollouts itself instead of reset/step."""
+    return type(model).rollout is not WorldModel.rollout

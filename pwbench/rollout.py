@@ -1,0 +1,114 @@
+"""The open-loop autoregressive driver: one clip in, validated predicted frames out.
+
+The driver, not the model, owns the protocol: it builds the context (frames 0..s0 only), hands
+out actions chunk by chunk, and checks every output (views, dtype, shape, frame count, range,
+NaN/inf). Anything wrong is a :class:`ClipError` naming the clip; nothing is truncated, padded
+or resized to make it fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from pwbench.data.evalset import Clip
+from pwbench.errors import ClipError
+from pwbench.models.base import Frames, RolloutContext, WorldModel, overrides_rollout
+
+
+@dataclass
+class RolloutResult:
+    frames: dict[str, np.ndarray]  # view -> uint8 (H, h, w, 3)
+    seconds: float
+
+
+def clip_seed(fingerprint: str, clip_id: str) -> int:
+    """Per-clip seed from the protocol fingerprint and the clip id (stable across machines)."""
+    digest = hashlib.sha256(f"{fingerprint}:{clip_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def build_context(clip: Clip, horizon: int, seed: int, with_ground_truth: bool) -> RolloutContext:
+    clip.require(horizon)
+    ep, s0 = clip.episode, clip.start_frame
+    future = slice(s0 + 1, s0 + 1 + horizon)
+    return RolloutContext(
+        clip_id=clip.clip_id,
+        frames={v: f[: s0 + 1] for v, f in ep.frames.items()},
+        state=ep.state[: s0 + 1],
+        joints=ep.joints[: s0 + 1],
+        instruction=ep.instruction,
+        seed=seed,
+        horizon=horizon,
+        future_actions=ep.state[future],
+        future_joints=ep.joints[future],
+        ground_truth={v: f[future] for v, f in ep.frames.items()} if with_ground_truth else None,
+    )
+
+
+def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int) -> RolloutResult:
+    """Roll a model out on one clip and return validated uint8 frames for every task view."""
+    context = build_context(clip, horizon, seed, model.spec.needs_ground_truth)
+    views = tuple(clip.episode.frames)
+    missing = set(views) - set(model.spec.views)
+    if missing:
+        raise ClipError(clip.clip_id, f"model {model.spec.name} does not predict views {sorted(missing)}")
+    height, width = clip.episode.frames[views[0]].shape[1:3]
+    start = time.perf_counter()
+    try:
+        if overrides_rollout(model):
+            frames = _validate(model.rollout(context), views, horizon, (height, width), clip.clip_id, "rollout()")
+        else:
+            frames = _drive(model, context, views, (height, width))
+    except ClipError:
+        raise
+    except Exception as err:  # a crashing model fails its clip, not the run
+        raise ClipError(clip.clip_id, f"model {model.spec.name} raised {type(err).__name__}: {err}") from err
+    return RolloutResult(frames, time.perf_counter() - start)
+
+
+def _drive(model: WorldModel, context: RolloutContext, views: tuple[str, ...],
+           size: tuple[int, int]) -> dict[str, np.ndarray]:
+    model.reset(context)
+    parts: dict[str, list[np.ndarray]] = {v: [] for v in views}
+    chunk = model.spec.chunk_size
+    for start in range(0, context.horizon, chunk):
+        stop = min(start + chunk, context.horizon)
+        out = model.step(context.future_actions[start:stop], context.future_joints[start:stop])
+        checked = _validate(out, views, stop - start, size, context.clip_id, f"step() for frames {start + 1}..{stop}")
+        for view in views:
+            parts[view].append(checked[view])
+    return {v: np.concatenate(p, axis=0) for v, p in parts.items()}
+
+
+def _validate(out: Frames, views: tuple[str, ...], count: int, size: tuple[int, int],
+              clip_id: str, where: str) -> dict[str, np.ndarray]:
+    if not isinstance(out, dict) and not hasattr(out, "keys"):
+        raise ClipError(clip_id, f"{where} returned {type(out).__name__}, expected a dict view -> frames")
+    checked = {}
+    for view in views:
+        if view not in out:
+            raise ClipError(clip_id, f"{where} returned no frames for view {view!r}")
+        checked[view] = _check_frames(np.asarray(out[view]), count, size, f"{where}, view {view}", clip_id)
+    return checked
+
+
+def _check_frames(frames: np.ndarray, count: int, size: tuple[int, int], where: str, clip_id: str) -> np.ndarray:
+    expected = (count, size[0], size[1], 3)
+    if frames.shape != expected:
+        detail = "too few frames" if frames.ndim == 4 and frames.shape[0] < count and frames.shape[1:] == expected[1:] \
+            else "wrong shape"
+        raise ClipError(clip_id, f"{where}: {detail}: got shape {tuple(frames.shape)}, expected {expected}")
+    if frames.dtype == np.uint8:
+        return frames
+    if frames.dtype not in (np.float32, np.float64, np.float16):
+        raise ClipError(clip_id, f"{where}: dtype {frames.dtype}; frames must be uint8 (or float in [0, 1])")
+    if not np.all(np.isfinite(frames)):
+        raise ClipError(clip_id, f"{where}: frames contain NaN or inf")
+    low, high = float(frames.min()), float(frames.max())
+    if low < 0.0 or high > 1.0:
+        raise ClipError(clip_id, f"{where}: float frames must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
+    return np.round(frames.astype(np.float64) * 255.0).astype(np.uint8)
