@@ -60,7 +60,7 @@ def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int) -> RolloutR
     start = time.perf_counter()
     try:
         if overrides_rollout(model):
-            frames = _validate(model.rollout(context), views, horizon, (height, width), clip.clip_id, "rollout()")
+            frames = validate_frames(model.rollout(context), views, horizon, (height, width), clip.clip_id, "rollout()")
         else:
             frames = _drive(model, context, views, (height, width))
     except ClipError:
@@ -78,13 +78,13 @@ def _drive(model: WorldModel, context: RolloutContext, views: tuple[str, ...],
     for start in range(0, context.horizon, chunk):
         stop = min(start + chunk, context.horizon)
         out = model.step(context.future_actions[start:stop], context.future_joints[start:stop])
-        checked = _validate(out, views, stop - start, size, context.clip_id, f"step() for frames {start + 1}..{stop}")
+        checked = validate_frames(out, views, stop - start, size, context.clip_id, f"step() for frames {start + 1}..{stop}")
         for view in views:
             parts[view].append(checked[view])
     return {v: np.concatenate(p, axis=0) for v, p in parts.items()}
 
 
-def _validate(out: Frames, views: tuple[str, ...], count: int, size: tuple[int, int],
+def validate_frames(out: Frames, views: tuple[str, ...], count: int, size: tuple[int, int],
               clip_id: str, where: str) -> dict[str, np.ndarray]:
     if not isinstance(out, dict) and not hasattr(out, "keys"):
         raise ClipError(clip_id, f"{where} returned {type(out).__name__}, expected a dict view -> frames")

@@ -1,0 +1,1 @@
+"""The pwbench command line: one small module per subcommand."""

@@ -1,0 +1,56 @@
+"""`pwbench run`: roll a model out on a task's eval set and score it (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pwbench import protocol
+from pwbench.results.report import format_table
+from pwbench.runner import RunConfig, run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a model on a task and score it",
+                       description="Run a model on a task's eval set and score it. Re-running the same "
+                                   "command resumes: finished clips are skipped.")
+    p.add_argument("--model", required=True, help="registered model name (see `pwbench ls models`)")
+    p.add_argument("--task", default=protocol.DEFAULT_TASK, help=f"task (default {protocol.DEFAULT_TASK})")
+    p.add_argument("--horizon", default="11s", help="grid name (1s 2s 4s 8s 11s), Xs, or frames")
+    p.add_argument("--clips", type=int, default=None, help="only the first N clips of the manifest")
+    p.add_argument("--out", default=None, help="run folder (default runs/<task>-<model>-<horizon>)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--data", default=None, help="local dataset folder (LeRobot v2.1 layout)")
+    p.add_argument("--revision", default=None, help="dataset revision to record / fetch")
+    p.add_argument("--save-predictions", action="store_true", help="keep predicted frames for `pwbench score`")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option passed to its factory (repeatable), e.g. num_steps=10")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=main)
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE")
+        for cast in (int, float):
+            try:
+                options[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
+def main(args: argparse.Namespace) -> int:
+    config = RunConfig(model=args.model, task=args.task, horizon=args.horizon, clips=args.clips,
+                       out=args.out, device=args.device, data=args.data, revision=args.revision,
+                       save_predictions=args.save_predictions, model_options=parse_options(args.option))
+    summary = run(config, progress=not args.quiet)
+    if summary is not None:
+        print(format_table(summary))
+        print(f"\nresults: {config.out_dir()}/summary.json")
+    return 0

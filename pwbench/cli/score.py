@@ -1,0 +1,104 @@
+"""`pwbench score`: score saved predictions without loading any model.
+
+SOURCE is either a run folder made with ``--save-predictions`` (its run.json says what was
+run) or a submission folder of ``<clip_id>.npz`` files (one uint8 (H, h, w, 3) array per view),
+which needs --task, --horizon and --name. Every prediction is validated exactly like a live
+rollout, and records go to a new run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pwbench import protocol
+from pwbench.data.evalset import EvalSet
+from pwbench.data.tasks import get_task
+from pwbench.errors import ClipError, DatasetError, RunMismatch
+from pwbench.results.records import failed_record, ok_record
+from pwbench.results.report import format_table
+from pwbench.results.run_dir import RunDir
+from pwbench.rollout import validate_frames
+from pwbench.paths import evalset_cache
+from pwbench.runner import RunConfig, prepare_eval_set, run_manifest, score_frames, write_summary
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="score saved predictions (no model is loaded)")
+    p.add_argument("source", help="run folder with predictions/, or a folder of <clip_id>.npz")
+    p.add_argument("--out", default=None, help="new run folder (default SOURCE-rescored)")
+    p.add_argument("--task", default=None)
+    p.add_argument("--horizon", default=None)
+    p.add_argument("--name", default=None, help="model name to record (submission folders)")
+    p.add_argument("--data", default=None, help="local dataset folder, if the eval set is not cached")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=main)
+
+
+def _config(args: argparse.Namespace, source: Path) -> tuple[RunConfig, Path, dict | None]:
+    out = args.out or f"{source.as_posix().rstrip('/')}-rescored"
+    if (source / "run.json").is_file():
+        run = RunDir(source).read_manifest()
+        cfg = run["config"]
+        config = RunConfig(model=args.name or run["model"], task=run["task"], horizon=cfg["horizon"],
+                           clips=cfg["clips"], out=out, device=args.device, data=args.data or cfg["data"],
+                           revision=run["dataset"]["revision"])
+        return config, source / "predictions", run
+    missing = [flag for flag, value in (("--task", args.task), ("--horizon", args.horizon), ("--name", args.name))
+               if value is None]
+    if missing:
+        raise RunMismatch(f"{source} has no run.json; give {' '.join(missing)}")
+    return RunConfig(model=args.name, task=args.task, horizon=args.horizon, out=out, device=args.device,
+                     data=args.data), source, None
+
+
+def main(args: argparse.Namespace) -> int:
+    from pwbench.metrics import FrameScorer
+
+    source = Path(args.source)
+    if not source.is_dir():
+        raise DatasetError(f"{source}: no such folder")
+    config, pred_dir, run = _config(args, source)
+    task = get_task(config.task)
+    if run is not None:
+        manifest = {"task": task.name, **run["dataset"], "clips": run["clips"]}
+        evalset = EvalSet(task, manifest, evalset_cache(task.name), None)
+        if evalset.fingerprint != run["fingerprint"]:
+            raise RunMismatch(f"{source}: run.json's fingerprint does not match protocol "
+                              f"v{protocol.PROTOCOL_VERSION} for its clips")
+        if any(not (evalset.dir / f"{c}.npz").is_file() for c in evalset.clip_ids):
+            evalset = prepare_eval_set(task, config)
+    else:
+        evalset = prepare_eval_set(task, config)
+    evalset.prepare(config.frames)
+    out = RunDir(config.out_dir())
+    out.open(run_manifest(config, task, evalset))
+    scorer = FrameScorer(device=config.device)
+    for clip_id in tqdm(evalset.clip_ids, desc=f"score {config.model}", unit="clip"):
+        out.write_record(_score_one(evalset, scorer, pred_dir, clip_id, config))
+    summary = write_summary(out)
+    print(format_table(summary))
+    print(f"\nresults: {out.path}/summary.json")
+    return 0
+
+
+def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: RunConfig) -> dict:
+    fp, horizon = evalset.fingerprint, config.frames
+    path = pred_dir / f"{clip_id}.npz"
+    try:
+        if not path.is_file():
+            raise ClipError(clip_id, f"missing prediction file {path}")
+        clip = evalset.load(clip_id)
+        size = clip.episode.frames[evalset.task.views[0]].shape[1:3]
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                frames = {k: stored[k] for k in stored.files}
+        except (OSError, ValueError) as err:
+            raise ClipError(clip_id, f"{path}: unreadable ({err})") from err
+        frames = validate_frames(frames, evalset.task.views, horizon, size, clip_id, str(path))
+    except (ClipError, DatasetError) as err:
+        return failed_record(fp, clip_id, config.model, horizon, str(err))
+    return ok_record(fp, clip_id, config.model, horizon, score_frames(scorer, clip, frames, horizon))

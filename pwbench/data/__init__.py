@@ -1,0 +1,1 @@
+"""Datasets: the LeRobot reader, tasks, eval-set preparation and the frame cache."""

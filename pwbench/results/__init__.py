@@ -1,0 +1,1 @@
+"""Run folders: per-clip records, run manifest, resume, merge, summaries."""

@@ -1,0 +1,80 @@
+"""Human-facing views of a summary: the printed table and the drift-curve plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from pwbench import protocol
+
+TABLE_GROUPS = tuple(protocol.GROUPS)
+TABLE_REGIONS = ("full", "masked")
+DECIMALS = {"psnr": 2, "ssim": 3, "lpips": 3}
+LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
+KIND_LABELS = {"up_to": "up-to-h", "at": "at-h"}
+
+
+def _cell(estimate: dict[str, Any], metric: str) -> str:
+    mean = estimate.get("mean")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    d = DECIMALS[metric]
+    return f"{mean:.{d}f} [{estimate['ci_low']:.{d}f},{estimate['ci_high']:.{d}f}]"
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """External/Wrist × metric × masked/full × up-to/at, one column per grid horizon."""
+    clips = summary["clips"]
+    failed = f" (failed {clips['failed']})" if clips["failed"] else ""
+    head = (f"pwbench · task {summary['task']} · model {summary['model']} · {summary['regime']} · "
+            f"{summary['horizon']} frames · clips ok {clips['ok']}/{clips['total']}{failed}"
+            f" · fingerprint {summary['fingerprint'][:12]}")
+    horizons = list(summary["results"])
+    rows = [["group", "metric", "region", "window", *[f"{h}" for h in horizons]]]
+    for group in TABLE_GROUPS:
+        if group not in summary["results"][horizons[0]]:
+            continue
+        for metric in protocol.METRICS:
+            for region in TABLE_REGIONS:
+                for kind in ("up_to", "at"):
+                    cells = [_cell(summary["results"][h][group][f"{metric}_{region}"][kind], metric)
+                             for h in horizons]
+                    rows.append([group, LABELS[metric], region, KIND_LABELS[kind], *cells])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [head, ""]
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    cost = summary["cost"]
+    lines += ["", f"95 % bootstrap CIs over clips. Cost: {cost['seconds_per_frame']:.4f} s per predicted frame "
+                  f"on {cost['device']}."]
+    if summary["failures"]:
+        lines.append("Failed clips:")
+        lines += [f"  {f['clip_id']}: {f['error']}" for f in summary["failures"]]
+    return "\n".join(lines)
+
+
+def plot_drift(summaries: dict[str, dict[str, Any]], path: Path, key: str = "lpips_full") -> None:
+    """Per-frame curve (mean over clips) vs time for one or more runs, one panel per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in TABLE_GROUPS if any(g in s["curves"] for s in summaries.values())]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.5), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for name, summary in summaries.items():
+            values = [math.nan if v is None else v for v in summary["curves"][group][key]]
+            times = [(t + 1) / protocol.FPS for t in range(len(values))]
+            ax.plot(times, values, label=name)
+        ax.set_title(f"{group}: {key.replace('_', ' ')}")
+        ax.set_xlabel("seconds after the start frame")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,130 @@
+"""A run folder: the run manifest (written first), per-clip records, timings, predictions.
+
+    run.json                 what was run: fingerprint, task, model, horizon, clips, config
+    clips/<clip_id>.json     one record per clip (ok or failed), written temp-then-rename
+    timing/<clip_id>.json    seconds spent (kept apart so records stay byte-reproducible)
+    predictions/<clip_id>.npz  predicted frames, with --save-predictions
+    summary.json, drift.png  the aggregate, rebuilt from the records
+
+Re-running the same command skips clips whose record is ``ok``; a folder that holds another
+fingerprint, model or horizon is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pwbench import __version__
+from pwbench.errors import RunMismatch
+from pwbench.io import atomic_write_bytes, atomic_write_json
+
+RUN_SCHEMA = "pwbench.run/1"
+IDENTITY_KEYS = ("fingerprint", "model", "horizon")
+
+
+def git_hash() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "torch": torch.__version__, "cpu": cpu, "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+class RunDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.clips = self.path / "clips"
+        self.timing = self.path / "timing"
+        self.predictions = self.path / "predictions"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "run.json"
+
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.is_file():
+            raise RunMismatch(f"{self.path} is not a pwbench run folder (no run.json)")
+        return json.loads(self.manifest_path.read_text())
+
+    def open(self, manifest: dict[str, Any]) -> None:
+        """Write the run manifest, or check that an existing one describes the same run."""
+        if self.manifest_path.is_file():
+            existing = self.read_manifest()
+            for key in IDENTITY_KEYS:
+                if existing.get(key) != manifest.get(key):
+                    raise RunMismatch(
+                        f"{self.path} holds a run with {key}={existing.get(key)!r}, this command has "
+                        f"{manifest.get(key)!r}; refusing to mix them (use another --out)")
+            return
+        manifest = {"schema": RUN_SCHEMA, "harness_version": __version__, "git_hash": git_hash(),
+                    "machine": machine(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    **manifest}
+        atomic_write_json(self.manifest_path, manifest)
+
+    def record_path(self, clip_id: str) -> Path:
+        return self.clips / f"{clip_id}.json"
+
+    def read_record(self, clip_id: str) -> dict[str, Any] | None:
+        path = self.record_path(clip_id)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None  # cannot happen with atomic writes, but never trust a half file
+
+    def is_done(self, clip_id: str) -> bool:
+        record = self.read_record(clip_id)
+        return record is not None and record.get("status") == "ok"
+
+    def write_record(self, record: dict[str, Any], timing: dict[str, Any] | None = None) -> None:
+        if timing is not None:
+            atomic_write_json(self.timing / f"{record['clip_id']}.json", timing)
+        atomic_write_json(self.record_path(record["clip_id"]), record)
+
+    def records(self, clip_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = {}
+        for clip_id in clip_ids:
+            record = self.read_record(clip_id)
+            if record is not None:
+                found[clip_id] = record
+        return found
+
+    def timings(self) -> list[dict[str, Any]]:
+        if not self.timing.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self.timing.glob("*.json"))]
+
+    def save_predictions(self, clip_id: str, frames: dict[str, np.ndarray]) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **frames)
+        atomic_write_bytes(self.predictions / f"{clip_id}.npz", buffer.getvalue())

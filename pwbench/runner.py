@@ -1,0 +1,158 @@
+"""`pwbench run` end to end: task -> eval set -> rollouts -> metrics -> records -> summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pwbench import dist, protocol
+from pwbench.data.evalset import EvalSet, select_clips
+from pwbench.data.tasks import get_task, open_dataset
+from pwbench.errors import ClipError, DatasetError, PwbenchError
+from pwbench.io import atomic_write_json
+from pwbench.models import build as build_model
+from pwbench.paths import evalset_cache
+from pwbench.results.records import failed_record, ok_record
+from pwbench.results.run_dir import RunDir
+from pwbench.results.summary import summarize
+from pwbench.rollout import clip_seed, run_clip
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run, as typed on the command line; validated here and written into run.json."""
+
+    model: str
+    task: str = protocol.DEFAULT_TASK
+    horizon: str = "11s"
+    clips: int | None = None
+    out: str | None = None
+    device: str = "cpu"
+    data: str | None = None
+    revision: str | None = None
+    save_predictions: bool = False
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        protocol.horizon_frames(self.horizon)  # raises a clear ValueError on a bad horizon
+        get_task(self.task)
+        if self.clips is not None and self.clips < 1:
+            raise PwbenchError(f"--clips must be at least 1, got {self.clips}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise PwbenchError(f"--device must be cpu or cuda, got {self.device!r}")
+
+    @property
+    def frames(self) -> int:
+        return protocol.horizon_frames(self.horizon)
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("runs") / f"{self.task}-{self.model}-{self.horizon}"
+
+
+def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
+    dataset, revision = open_dataset(task, config.data, config.revision)
+    manifest = select_clips(task, dataset, revision)
+    if config.clips is not None:
+        manifest["clips"] = manifest["clips"][: config.clips]
+    return EvalSet(task, manifest, evalset_cache(task.name), dataset)
+
+
+def run(config: RunConfig, progress: bool = True) -> dict[str, Any] | None:
+    """Run (or resume) a benchmark; returns the summary on the main rank."""
+    task = get_task(config.task)
+    with dist.process_group(config.device) as rank:
+        device = f"cuda:{rank.local_rank}" if config.device == "cuda" and rank.world_size > 1 else config.device
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.set_device(device)
+        evalset = prepare_eval_set(task, config)
+        run_dir = RunDir(config.out_dir())
+        if rank.is_main:
+            evalset.prepare(config.frames, progress=progress)
+            run_dir.open(run_manifest(config, task, evalset))
+        dist.barrier()
+        if not rank.is_main:
+            run_dir.open(run_manifest(config, task, evalset))  # checks identity only
+        mine = [c for c in evalset.clip_ids if rank.owns(c)]
+        todo = [c for c in mine if not run_dir.is_done(c)]
+        if todo:
+            _roll_out(config, task, evalset, run_dir, todo, device, progress and rank.is_main)
+        dist.barrier()
+        if not rank.is_main:
+            return None
+        return write_summary(run_dir)
+
+
+def _roll_out(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet, run_dir: RunDir,
+              todo: list[str], device: str, progress: bool) -> None:
+    from pwbench.metrics import FrameScorer
+
+    model = build_model(config.model, task, device=device, **config.model_options)
+    atomic_write_json(run_dir.path / "model.json", asdict(model.spec))
+    scorer = FrameScorer(device=device)
+    bar = tqdm(todo, desc=f"{config.model} on {task.name}", unit="clip", disable=not progress)
+    for clip_id in bar:
+        record, timing = score_clip(model, scorer, evalset, clip_id, config, device)
+        run_dir.write_record(record, timing)
+        if record["status"] == "failed":
+            bar.write(f"failed: {record['error']}")
+
+
+def score_clip(model, scorer, evalset: EvalSet, clip_id: str, config: RunConfig, device: str):
+    """Roll out and score one clip; a failure becomes a failed record, never an exception."""
+    name, fp, horizon = config.model, evalset.fingerprint, config.frames
+    try:
+        clip = evalset.load(clip_id)
+        result = run_clip(model, clip, horizon, clip_seed(fp, clip_id))
+    except (ClipError, DatasetError) as err:
+        return failed_record(fp, clip_id, name, horizon, str(err)), None
+    if config.save_predictions:
+        RunDir(config.out_dir()).save_predictions(clip_id, result.frames)
+    scores = score_frames(scorer, clip, result.frames, horizon)
+    timing = {"clip_id": clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device}
+    return ok_record(fp, clip_id, name, horizon, scores), timing
+
+
+def score_frames(scorer, clip, frames: dict, horizon: int) -> dict:
+    s0 = clip.start_frame
+    scores = {}
+    for view, pred in frames.items():
+        gt = clip.episode.frames[view][s0 + 1: s0 + 1 + horizon]
+        mask = None if clip.episode.masks is None else clip.episode.masks[view][s0 + 1: s0 + 1 + horizon]
+        scores[view] = scorer.score(pred, gt, mask=mask, gt_key=f"{clip.clip_id}/{view}")
+    return scores
+
+
+def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet) -> dict[str, Any]:
+    return {
+        "fingerprint": evalset.fingerprint,
+        "model": config.model,
+        "horizon": config.frames,
+        "horizon_name": config.horizon,
+        "task": task.name,
+        "views": list(task.views),
+        "resolution": list(task.resolution),
+        "regime": protocol.REGIME,
+        "dataset": {k: evalset.manifest[k] for k in ("dataset_id", "revision")},
+        "clips": evalset.manifest["clips"],
+        "config": asdict(config),
+    }
+
+
+def write_summary(run_dir: RunDir) -> dict[str, Any]:
+    from pwbench.results.report import plot_drift
+
+    run = run_dir.read_manifest()
+    records = run_dir.records([c["clip_id"] for c in run["clips"]])
+    spec_path = run_dir.path / "model.json"
+    run["model_spec"] = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
+    summary = summarize(run, records, run_dir.timings())
+    atomic_write_json(run_dir.path / "summary.json", summary)
+    if summary["clips"]["ok"]:
+        plot_drift({run["model"]: summary}, run_dir.path / "drift.png")
+    return summary

@@ -1,0 +1,51 @@
+"""Models that misbehave on purpose, registered by tests to exercise the harness's checks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pwbench.models.base import ModelSpec, WorldModel
+from pwbench.protocol import TaskSpec
+
+
+def not_a_model(task: TaskSpec, device: str = "cpu") -> object:
+    return object()
+
+
+class Misbehaving(WorldModel):
+    """Returns frames broken in the way named by ``mode`` (for the clips listed, else correct)."""
+
+    def __init__(self, task: TaskSpec, mode: str, clips: tuple[str, ...] | None = None) -> None:
+        self.spec = ModelSpec(name=f"bad-{mode}", variant="test", resolution=task.resolution,
+                              chunk_size=4, views=task.views)
+        self.mode, self.clips = mode, clips
+        self.h, self.w = task.resolution
+
+    def reset(self, context) -> None:
+        self.clip = context.clip_id
+        self.last = {v: f[-1] for v, f in context.frames.items()}
+
+    def step(self, actions, joints):
+        n = len(actions)
+        good = {v: np.repeat(f[None], n, 0) for v, f in self.last.items()}
+        if self.clips is not None and self.clip not in self.clips:
+            return good
+        if self.mode == "shape":
+            return {v: f[:, : self.h // 2] for v, f in good.items()}
+        if self.mode == "nan":
+            return {v: np.full(f.shape, np.nan, np.float32) for v, f in good.items()}
+        if self.mode == "uint16":
+            return {v: f.astype(np.uint16) for v, f in good.items()}
+        if self.mode == "few":
+            return {v: f[: n - 1] for v, f in good.items()}
+        if self.mode == "range":
+            return {v: f.astype(np.float32) for v, f in good.items()}
+        if self.mode == "crash":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if self.mode == "missing-view":
+            return {v: f for v, f in good.items() if v != "wrist_left"}
+        raise ValueError(self.mode)
+
+
+def build_bad(task: TaskSpec, device: str = "cpu", mode: str = "shape", clips: str | None = None) -> WorldModel:
+    return Misbehaving(task, mode, tuple(clips.split(",")) if clips else None)
