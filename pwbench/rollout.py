@@ -78,7 +78,8 @@ def _drive(model: WorldModel, context: RolloutContext, views: tuple[str, ...],
     for start in range(0, context.horizon, chunk):
         stop = min(start + chunk, context.horizon)
         out = model.step(context.future_actions[start:stop], context.future_joints[start:stop])
-        checked = validate_frames(out, views, stop - start, size, context.clip_id, f"step() for frames {start + 1}..{stop}")
+        where = f"step() for frames {start + 1}..{stop}"
+        checked = validate_frames(out, views, stop - start, size, context.clip_id, where)
         for view in views:
             parts[view].append(checked[view])
     return {v: np.concatenate(p, axis=0) for v, p in parts.items()}

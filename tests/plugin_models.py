@@ -49,3 +49,29 @@ class Misbehaving(WorldModel):
 
 def build_bad(task: TaskSpec, device: str = "cpu", mode: str = "shape", clips: str | None = None) -> WorldModel:
     return Misbehaving(task, mode, tuple(clips.split(",")) if clips else None)
+
+
+class Slow(WorldModel):
+    """copy-last that sleeps ``PWBENCH_SLOW_SECONDS`` per chunk, so a test can kill it mid-run."""
+
+    def __init__(self, task: TaskSpec) -> None:
+        import os
+
+        from pwbench.models.calibration import CopyLast
+
+        self.inner = CopyLast(task)
+        self.spec = self.inner.spec
+        self.delay = float(os.environ.get("PWBENCH_SLOW_SECONDS", "0.1"))
+
+    def reset(self, context) -> None:
+        self.inner.reset(context)
+
+    def step(self, actions, joints):
+        import time
+
+        time.sleep(self.delay)
+        return self.inner.step(actions, joints)
+
+
+def build_slow(task: TaskSpec, device: str = "cpu") -> WorldModel:
+    return Slow(task)

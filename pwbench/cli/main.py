@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from pwbench import __version__
-from pwbench.cli import ls, merge, run, score, status
+from pwbench.cli import compare, ls, merge, run, score, status
 from pwbench.errors import PwbenchError
 from pwbench.models.registry import DuplicateModel, UnknownModel
 
-SUBCOMMANDS = [run, score, status, ls, merge]
+SUBCOMMANDS = [run, score, status, ls, merge, compare]
 OPTIONAL = ["pwbench.cli.data", "pwbench.cli.train"]  # added by other rooms of the package
 EXIT_USER_ERROR = 2
 

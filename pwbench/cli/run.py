@@ -8,11 +8,13 @@ from pwbench import protocol
 from pwbench.results.report import format_table
 from pwbench.runner import RunConfig, run
 
+EXIT_CLIPS_FAILED = 3  # the run finished, but some clips failed (listed in the summary)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a model on a task and score it",
                        description="Run a model on a task's eval set and score it. Re-running the same "
-                                   "command resumes: finished clips are skipped.")
+                                   "command resumes: finished clips are skipped. Exit status 3: some clips failed.")
     p.add_argument("--model", required=True, help="registered model name (see `pwbench ls models`)")
     p.add_argument("--task", default=protocol.DEFAULT_TASK, help=f"task (default {protocol.DEFAULT_TASK})")
     p.add_argument("--horizon", default="11s", help="grid name (1s 2s 4s 8s 11s), Xs, or frames")
@@ -50,7 +52,8 @@ def main(args: argparse.Namespace) -> int:
                        out=args.out, device=args.device, data=args.data, revision=args.revision,
                        save_predictions=args.save_predictions, model_options=parse_options(args.option))
     summary = run(config, progress=not args.quiet)
-    if summary is not None:
-        print(format_table(summary))
-        print(f"\nresults: {config.out_dir()}/summary.json")
-    return 0
+    if summary is None:  # a non-zero rank of a torchrun launch: rank 0 reports
+        return 0
+    print(format_table(summary))
+    print(f"\nresults: {config.out_dir()}/summary.json")
+    return EXIT_CLIPS_FAILED if summary["clips"]["failed"] else 0

@@ -18,11 +18,11 @@ from pwbench import protocol
 from pwbench.data.evalset import EvalSet
 from pwbench.data.tasks import get_task
 from pwbench.errors import ClipError, DatasetError, RunMismatch
+from pwbench.paths import evalset_cache
 from pwbench.results.records import failed_record, ok_record
 from pwbench.results.report import format_table
 from pwbench.results.run_dir import RunDir
 from pwbench.rollout import validate_frames
-from pwbench.paths import evalset_cache
 from pwbench.runner import RunConfig, prepare_eval_set, run_manifest, score_frames, write_summary
 
 

@@ -84,7 +84,13 @@ class EvalSet:
         self.dir = Path(cache_dir) / self.fingerprint[:16]
         self.dataset = dataset
         self._index_path = self.dir / "index.json"
-        self._hashes: dict[str, str] = json.loads(self._index_path.read_text()) if self._index_path.is_file() else {}
+        self._hashes: dict[str, str] = {}
+        self._read_index()
+
+    def _read_index(self) -> None:
+        """(Re-)read the recorded hashes: another process (rank 0) may have cached clips since."""
+        if self._index_path.is_file():
+            self._hashes.update(json.loads(self._index_path.read_text()))
 
     @property
     def clip_ids(self) -> list[str]:
@@ -132,6 +138,8 @@ class EvalSet:
         """A cached clip, checked against its recorded sha256."""
         entry = self._entry(clip_id)
         path = self.dir / f"{clip_id}.npz"
+        if clip_id not in self._hashes:
+            self._read_index()
         if not path.is_file() or clip_id not in self._hashes:
             raise DatasetError(f"clip {clip_id} is not in the frame cache {self.dir}; prepare the eval set first")
         payload = path.read_bytes()

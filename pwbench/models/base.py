@@ -16,8 +16,8 @@ Frames are ``uint8`` arrays shaped ``(T, H, W, 3)`` per view, at the task's reso
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 

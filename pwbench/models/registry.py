@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from pwbench.models.base import WorldModel
 from pwbench.protocol import TaskSpec

@@ -19,7 +19,7 @@ def merge(sources: list[Path], out: Path) -> RunDir:
     dirs = [RunDir(s) for s in sources]
     runs = [d.read_manifest() for d in dirs]
     first = runs[0]
-    for d, run in zip(dirs[1:], runs[1:]):
+    for d, run in zip(dirs[1:], runs[1:], strict=True):
         for key in IDENTITY_KEYS:
             if run.get(key) != first.get(key):
                 raise RunMismatch(f"{d.path} has {key}={run.get(key)!r}, {dirs[0].path} has {first.get(key)!r}")

@@ -44,7 +44,7 @@ def format_table(summary: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [head, ""]
     for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     cost = summary["cost"]
@@ -65,7 +65,7 @@ def plot_drift(summaries: dict[str, dict[str, Any]], path: Path, key: str = "lpi
 
     groups = [g for g in TABLE_GROUPS if any(g in s["curves"] for s in summaries.values())]
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.5), squeeze=False)
-    for ax, group in zip(axes[0], groups):
+    for ax, group in zip(axes[0], groups, strict=False):
         for name, summary in summaries.items():
             values = [math.nan if v is None else v for v in summary["curves"][group][key]]
             times = [(t + 1) / protocol.FPS for t in range(len(values))]

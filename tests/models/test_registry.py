@@ -41,7 +41,8 @@ def _fake_entry_points(*extra):
 
 def test_entry_point_models_and_loud_duplicates(monkeypatch):
     monkeypatch.setattr(EntryPoint, "dist", _Dist(), raising=False)
-    monkeypatch.setattr(registry, "entry_points", _fake_entry_points(("my-model", "pwbench.models.calibration:build_copy_last")))
+    plugin = ("my-model", "pwbench.models.calibration:build_copy_last")
+    monkeypatch.setattr(registry, "entry_points", _fake_entry_points(plugin))
     assert registry.available()["my-model"].source == "some-plugin"
     assert isinstance(registry.build("my-model", TASK), CopyLast)
     monkeypatch.setattr(registry, "entry_points", _fake_entry_points(("oracle", "elsewhere:build")))

@@ -1,0 +1,68 @@
+"""Paired comparison of runs on the same clips (same fingerprint and horizon).
+
+Per clip and metric, the difference of clip scores; then win rate, Wilcoxon signed-rank and sign
+test p-values, Holm-corrected across every comparison in the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pwbench import protocol
+from pwbench.errors import RunMismatch
+from pwbench.results.run_dir import RunDir
+from pwbench.results.summary import view_sets
+from pwbench.stats import clip_group_score, holm, paired_test, window
+
+COMPARED_KEYS = ("psnr_full", "ssim_full", "lpips_full", "psnr_masked", "ssim_masked", "lpips_masked")
+
+
+def _clip_scores(run_dir: RunDir, run: dict, clip_ids: list[str], key: str, views: tuple[str, ...],
+                 sl: slice) -> np.ndarray:
+    records = run_dir.records(clip_ids)
+    out = []
+    for clip_id in clip_ids:
+        record = records.get(clip_id)
+        if record is None or record["status"] != "ok":
+            out.append(np.nan)
+            continue
+        per_view = {v: record["metrics"][v][key] for v in views if v in record["metrics"]}
+        out.append(clip_group_score(per_view, views, sl))
+    return np.array(out)
+
+
+def compare(a: RunDir, b: RunDir, kind: str = "up_to") -> dict[str, Any]:
+    run_a, run_b = a.read_manifest(), b.read_manifest()
+    for key in ("fingerprint", "horizon"):
+        if run_a[key] != run_b[key]:
+            raise RunMismatch(f"cannot pair {a.path} and {b.path}: {key} differs")
+    clip_ids = [c["clip_id"] for c in run_a["clips"]]
+    views = tuple(run_a["views"])
+    rows = []
+    for name, h in protocol.grid_upto(int(run_a["horizon"])).items():
+        for group, members in view_sets(views).items():
+            if group not in protocol.GROUPS:
+                continue
+            for key in COMPARED_KEYS:
+                metric = key.split("_")[0]
+                sa = _clip_scores(a, run_a, clip_ids, key, members, window(kind, h))
+                sb = _clip_scores(b, run_b, clip_ids, key, members, window(kind, h))
+                result = paired_test(sa, sb, protocol.HIGHER_IS_BETTER[metric])
+                rows.append({"horizon": name, "group": group, "key": key, **result.as_dict()})
+    for row, adjusted in zip(rows, holm([r["wilcoxon_p"] for r in rows]), strict=True):
+        row["wilcoxon_p_holm"] = adjusted
+    return {"a": run_a["model"], "b": run_b["model"], "kind": kind, "fingerprint": run_a["fingerprint"],
+            "rows": rows}
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    lines = [f"{result['a']} vs {result['b']} ({result['kind'].replace('_', '-')}-h; win = {result['a']} better; "
+             f"p: Wilcoxon, Holm-corrected)", ""]
+    header = f"{'horizon':<8}{'group':<10}{'metric':<14}{'n':>4}{'mean diff':>12}{'win rate':>10}{'p (Holm)':>11}"
+    lines += [header, "-" * len(header)]
+    for r in result["rows"]:
+        lines.append(f"{r['horizon']:<8}{r['group']:<10}{r['key']:<14}{r['n']:>4}{r['mean_difference']:>12.4f}"
+                     f"{r['win_rate']:>10.2f}{r['wilcoxon_p_holm']:>11.2g}")
+    return "\n".join(lines)
