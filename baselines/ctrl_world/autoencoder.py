@@ -1,0 +1,65 @@
+"""The small variant's fixed autoencoder: a linear patch-PCA code (no gradient training).
+
+Why not a small ``AutoencoderKLTemporalDecoder``: at 96x160 per view a VAE trained from scratch
+in the CPU budget blurs every frame, and blur over the static background costs more PSNR/LPIPS
+than a world model can win back on the moving arm. A PCA over 16x16 RGB patches (64 of 768 components), fitted once in
+closed form on training frames, keeps the most variance any linear code of that size can; it is
+deterministic, instant, and exactly invertible on its subspace. It plays the VAE's role: a
+spatial down-sampling (16x here, SVD's is 8x) to ``latent_channels`` channels, and a ``scaling_factor`` that brings
+latents to unit variance (the EDM preconditioning assumes sigma_data = 1), used the same way the
+SVD VAE's 0.18215 is (condition latents are divided by it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PatchPCAAutoencoder(nn.Module):
+    """encode: (N, 3, H, W) in [-1, 1] -> (N, k, H/p, W/p); decode: the inverse on the subspace."""
+
+    def __init__(self, latent_channels: int, patch: int) -> None:
+        super().__init__()
+        dim = 3 * patch * patch
+        if latent_channels > dim:
+            raise ValueError(f"cannot keep {latent_channels} components of {dim}-D patches")
+        self.patch = patch
+        self.latent_channels = latent_channels
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("basis", torch.eye(dim)[:latent_channels].clone())  # (k, dim), orthonormal rows
+        self.register_buffer("scaling_factor", torch.ones(()))
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Raw (unscaled) codes, like ``vae.encode(x).latent_dist.mode()``."""
+        patches = F.pixel_unshuffle(pixels, self.patch) - self.mean[None, :, None, None]
+        return torch.einsum("kd,ndhw->nkhw", self.basis.to(pixels.dtype), patches)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        patches = torch.einsum("kd,nkhw->ndhw", self.basis.to(codes.dtype), codes) + self.mean[None, :, None, None]
+        return F.pixel_shuffle(patches, self.patch)
+
+    @torch.no_grad()
+    def fit(self, frames: np.ndarray, max_frames: int = 1500, seed: int = 0) -> float:
+        """Fit mean, basis and scaling factor on uint8 frames (N, H, W, 3); returns the fraction
+        of patch variance kept. Float64 covariance + ``eigh``: deterministic on one machine."""
+        if len(frames) > max_frames:
+            frames = frames[np.sort(np.random.default_rng(seed).choice(len(frames), max_frames, replace=False))]
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).double() / 127.5 - 1.0
+        patches = F.pixel_unshuffle(x, self.patch).permute(0, 2, 3, 1).reshape(-1, 3 * self.patch**2)
+        mean = patches.mean(0)
+        centred = patches - mean
+        cov = centred.T @ centred / len(centred)
+        evals, evecs = torch.linalg.eigh(cov)
+        order = torch.argsort(evals, descending=True)[: self.latent_channels]
+        basis = evecs[:, order].T
+        # fix each component's sign so the fit is reproducible across LAPACK builds
+        signs = torch.sign(basis[torch.arange(len(basis)), basis.abs().argmax(1)])
+        basis = basis * signs[:, None]
+        codes = centred @ basis.T
+        self.mean.copy_(mean.float())
+        self.basis.copy_(basis.float())
+        self.scaling_factor.fill_(float(1.0 / codes.std()))
+        return float(evals[order].sum() / evals.sum())

@@ -1,0 +1,103 @@
+"""Training data for the small variant: droid-sim episodes decoded once and cached at 5 Hz.
+
+Reads through pwbench's LeRobot reader when the folder's metadata is complete; while the train
+split is still being generated (no ``meta/info.json`` yet) it reads the episodes whose parquet
+table and three videos are already on disk, with the same protocol subsampling and resize.
+Each episode is cached as one ``.npz`` (uint8 frames (T, V, H, W, 3), pose (T, 7), instruction).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pwbench import protocol
+from pwbench.data.resize import resize_frames
+from pwbench.data.video import decode_frames
+
+
+@dataclass
+class CachedEpisode:
+    index: int
+    frames: np.ndarray  # uint8 (T, V, H, W, 3)
+    pose: np.ndarray  # float32 (T, 7): cartesian xyz, euler xyz, gripper
+    instruction: str
+
+
+def _complete_episodes(root: Path) -> list[int]:
+    """Episodes whose table and every view's video exist (and are not being written)."""
+    out = []
+    for table in sorted(root.glob("data/chunk-*/episode_*.parquet")):
+        idx = int(table.stem.split("_")[-1])
+        vids = [root / "videos" / table.parent.name / (protocol.VIDEO_KEY_PREFIX + v) / f"{table.stem}.mp4"
+                for v in protocol.VIEWS]
+        if all(p.is_file() and p.stat().st_size > 0 for p in vids):
+            out.append(idx)
+    return out
+
+
+def _read_raw(root: Path, index: int, resolution: tuple[int, int]) -> CachedEpisode:
+    chunk = f"chunk-{index // 1000:03d}"
+    table = pd.read_parquet(root / "data" / chunk / f"episode_{index:06d}.parquet")
+    rows = np.arange(-(-len(table) // protocol.SUBSAMPLE)) * protocol.SUBSAMPLE
+    pose = np.concatenate([np.stack(table[name].to_numpy())[rows] for name in protocol.ACTION_FEATURES], axis=1)
+    frames = np.stack([resize_frames(decode_frames(
+        root / "videos" / chunk / (protocol.VIDEO_KEY_PREFIX + v) / f"episode_{index:06d}.mp4", rows.tolist()),
+        resolution) for v in protocol.VIEWS], axis=1)
+    instruction = str(table["language_instruction"].iloc[0]) if "language_instruction" in table else ""
+    return CachedEpisode(index, frames, pose.astype(np.float32), instruction)
+
+
+def _read_lerobot(root: Path, index: int, resolution: tuple[int, int]) -> CachedEpisode:
+    from pwbench.data.lerobot import LeRobotFolder
+
+    ep = LeRobotFolder(root).load_episode(index, resolution=resolution, with_masks=False)
+    frames = np.stack([ep.frames[v] for v in protocol.VIEWS], axis=1)
+    return CachedEpisode(index, frames, np.asarray(ep.state, np.float32), ep.instruction)
+
+
+def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, int],
+                  max_episodes: int | None = None, progress: bool = True,
+                  skip: set[int] | None = None) -> list[CachedEpisode]:
+    """Complete episodes of ``root`` (the first ``max_episodes``, minus ``skip``), decoding only
+    uncached ones."""
+    root, cache = Path(root), Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    has_meta = (root / "meta" / "info.json").is_file() and (root / "meta" / "episodes.jsonl").is_file()
+    indices = [i for i in _complete_episodes(root)[:max_episodes] if i not in (skip or set())]
+    if not indices and not skip:
+        raise FileNotFoundError(f"no complete droid-sim episodes under {root}")
+    from tqdm import tqdm
+
+    episodes = []
+    for idx in tqdm(indices, desc="episodes", disable=not progress):
+        path = cache / f"episode_{idx:06d}_{resolution[0]}x{resolution[1]}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                episodes.append(CachedEpisode(idx, z["frames"], z["pose"], str(z["instruction"])))
+            continue
+        ep = _read_lerobot(root, idx, resolution) if has_meta else _read_raw(root, idx, resolution)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, frames=ep.frames, pose=ep.pose, instruction=np.array(ep.instruction))
+        tmp.replace(path)
+        episodes.append(ep)
+    return episodes
+
+
+def pose_percentiles(root: str | Path, episodes: list[CachedEpisode]) -> tuple[np.ndarray, np.ndarray, str]:
+    """(q01, q99, source): from ``meta/stats.json`` when it has q01/q99, else from the episodes."""
+    stats_path = Path(root) / "meta" / "stats.json"
+    if stats_path.is_file():
+        stats = json.loads(stats_path.read_text())
+        try:
+            q01 = np.concatenate([np.ravel(stats[f]["q01"]) for f in protocol.ACTION_FEATURES])
+            q99 = np.concatenate([np.ravel(stats[f]["q99"]) for f in protocol.ACTION_FEATURES])
+            return q01.astype(np.float64), q99.astype(np.float64), "meta/stats.json"
+        except KeyError:
+            pass
+    pose = np.concatenate([e.pose for e in episodes]).astype(np.float64)
+    return np.percentile(pose, 1, axis=0), np.percentile(pose, 99, axis=0), "train episodes (5 Hz)"
