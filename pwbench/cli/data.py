@@ -52,7 +52,7 @@ def add_sim_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="base seed (default: eval 1000, train 0)")
     p.add_argument("--out", default=None, help="output folder (default: train -> "
                    "$PWBENCH_CACHE/droid-sim/train, eval -> the shipped eval folder)")
-    p.add_argument("--crf", type=int, default=None, help="x264 CRF (default 23)")
+    p.add_argument("--crf", type=int, default=None, help="x264 CRF (default 28)")
     p.add_argument("--duration", type=float, default=None, help="fixed episode length in seconds "
                    "(default: drawn in 15-25 s)")
     p.add_argument("--log", default=None, help="append one line per episode to this file")

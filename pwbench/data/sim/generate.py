@@ -204,6 +204,7 @@ def generate_split(out: str | Path, split: str, episodes: int, seed: int | None 
              "mujoco": mujoco.__version__, "renderer": os.environ.get("MUJOCO_GL", ""),
              "crf": writer.crf}
     done = writer.complete_prefix()
+    writer.finalize(extra)  # metadata for what is already there (a resumed run), readable at once
     tasks = writer.task_map(done)
     global_start = sum(writer.read_marker(i)["length"] for i in range(done))
     times = []

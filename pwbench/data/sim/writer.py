@@ -27,7 +27,7 @@ from .render import LABELS
 
 CHUNKS_SIZE = 1000
 MASK_STRIDE = protocol.SUBSAMPLE
-DEFAULT_CRF = 23
+DEFAULT_CRF = 28
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
 MASK_PATH = "masks/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.npz"
@@ -69,6 +69,29 @@ def _fmt(template: str, index: int, **kw) -> str:
     return template.format(episode_chunk=index // CHUNKS_SIZE, episode_index=index, **kw)
 
 
+def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range YUV 4:2:0 (what swscale does by default), as one (H*3/2, W) uint8 array.
+
+    Done here in numpy rather than by swscale inside PyAV: the swscale path made the encoded
+    bytes differ between runs on identical frames (seen on the wrist view), numpy is exact.
+    """
+    rgb = img.astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+    u = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
+    v = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
+    h, w = y.shape
+
+    def sub(c: np.ndarray) -> np.ndarray:
+        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    planes = [np.rint(y), np.rint(sub(u)), np.rint(sub(v))]
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    out[:h] = np.clip(planes[0], 0, 255)
+    out[h: h + h // 4] = np.clip(planes[1], 0, 255).reshape(h // 4, w)
+    out[h + h // 4:] = np.clip(planes[2], 0, 255).reshape(h // 4, w)
+    return out
+
+
 def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF) -> None:
     """H.264 (libx264, yuv420p, fixed CRF, one thread: deterministic) mp4 at 15 fps."""
     with av.open(str(path), mode="w", format="mp4") as container:
@@ -77,9 +100,11 @@ def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF) -> None:
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, protocol.SOURCE_FPS)
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
+        stream.codec_context.thread_type = "NONE" if hasattr(av.codec.context, "ThreadType") else 0
+        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1",
+                          "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
         for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(img), format="yuv420p")
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)
