@@ -20,6 +20,7 @@ import torch
 
 from baselines.ctrl_world.config import FULL, SMALL, CtrlWorldConfig
 from baselines.ctrl_world.model import CtrlWorld
+from pwbench.errors import PwbenchError
 
 OFFICIAL_REPO = "yjguo/Ctrl-World"
 OFFICIAL_FILE = "checkpoint-10000.pt"
@@ -43,7 +44,7 @@ SMALL_WEIGHTS_DIR = Path(__file__).parent / "weights" / "droid-sim"
 SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # files stay well under the 20 MB cap
 
 
-class WeightsMissing(FileNotFoundError):
+class WeightsMissing(PwbenchError, FileNotFoundError):
     """Weights are not on this machine (and could not be fetched); the message says how to get them."""
 
 

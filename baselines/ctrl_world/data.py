@@ -9,6 +9,7 @@ Each episode is cached as one ``.npz`` (uint8 frames (T, V, H, W, 3), pose (T, 7
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +69,22 @@ def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, in
     root, cache = Path(root), Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     has_meta = (root / "meta" / "info.json").is_file() and (root / "meta" / "episodes.jsonl").is_file()
-    indices = [i for i in _complete_episodes(root)[:max_episodes] if i not in (skip or set())]
+    complete = _complete_episodes(root)
+    if has_meta:  # a split being generated lists only its finished episodes in meta/
+        from pwbench.data.lerobot import LeRobotFolder
+
+        listed = set(LeRobotFolder(root).episode_indices)
+        complete = [i for i in complete if i in listed]
+    indices = [i for i in complete[:max_episodes] if i not in (skip or set())]
     if not indices and not skip:
         raise FileNotFoundError(f"no complete droid-sim episodes under {root}")
     from tqdm import tqdm
 
     episodes = []
     for idx in tqdm(indices, desc="episodes", disable=not progress):
-        path = cache / f"episode_{idx:06d}_{resolution[0]}x{resolution[1]}.npz"
+        table = root / "data" / f"chunk-{idx // 1000:03d}" / f"episode_{idx:06d}.parquet"
+        stamp = zlib.crc32(f"{table.stat().st_size}:{table.stat().st_mtime_ns}".encode())  # regenerated -> new key
+        path = cache / f"episode_{idx:06d}_{resolution[0]}x{resolution[1]}_{stamp:08x}.npz"
         if path.is_file():
             with np.load(path) as z:
                 episodes.append(CachedEpisode(idx, z["frames"], z["pose"], str(z["instruction"])))

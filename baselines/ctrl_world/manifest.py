@@ -22,9 +22,15 @@ PREFIXES = ("unet.", "vae.", "image_encoder.", "text_encoder.", "action_encoder.
 
 
 def build_meta(config: CtrlWorldConfig = FULL) -> CtrlWorld:
-    """The model with every parameter and buffer on the meta device."""
+    """The model with every parameter and buffer on the meta device.
+
+    diffusers' ``AlphaBlender`` makes its ``mix_factor`` with the legacy ``torch.Tensor([x])``
+    constructor, which ignores the default device: 53 one-element CPU tensors in the full
+    model (212 bytes, the only real allocation). They are moved to meta too.
+    """
     with torch.device("meta"):
-        return CtrlWorld(config)
+        model = CtrlWorld(config)
+    return model.to("meta")
 
 
 def key_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
