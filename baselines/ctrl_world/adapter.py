@@ -110,6 +110,7 @@ def build(task: TaskSpec, device: str = "cpu", **options: Any) -> WorldModel:
         return CtrlWorldModel(model, task, np.array(DROID_Q01), np.array(DROID_Q99), num_steps,
                               variant="official-droid", device=device)
     model, meta = load_small(options.get("weights"), device=device)
-    extra = {k: meta[k] for k in ("train_steps", "train_episodes", "seed") if k in meta}
+    extra = {k: meta[k] for k in ("train_steps", "seed") if k in meta}
+    extra["train_episodes"] = len(meta.get("train_episodes", []))
     return CtrlWorldModel(model, task, np.array(meta["pose_q01"]), np.array(meta["pose_q99"]), num_steps,
                           variant="small-droid-sim", device=device, extra=extra)
