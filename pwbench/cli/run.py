@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from pwbench import protocol
 from pwbench.results.report import format_table
@@ -31,17 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs; decimal numbers become int/float, everything else stays a string."""
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--option {pair!r}: expected KEY=VALUE")
-        for cast in (int, float):
-            try:
-                options[key] = cast(value)
-                break
-            except ValueError:
-                continue
+        if re.fullmatch(r"[+-]?\d+", value):
+            options[key] = int(value)
+        elif re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", value):
+            options[key] = float(value)
         else:
             options[key] = value
     return options

@@ -30,7 +30,7 @@ def format_table(summary: dict[str, Any]) -> str:
     head = (f"pwbench · task {summary['task']} · model {summary['model']} · {summary['regime']} · "
             f"{summary['horizon']} frames · clips ok {clips['ok']}/{clips['total']}{failed}"
             f" · fingerprint {summary['fingerprint'][:12]}")
-    horizons = list(summary["results"])
+    horizons = summary["horizons"]
     rows = [["group", "metric", "region", "window", *[f"{h}" for h in horizons]]]
     for group in TABLE_GROUPS:
         if group not in summary["results"][horizons[0]]:
@@ -52,7 +52,7 @@ def format_table(summary: dict[str, Any]) -> str:
                   f"on {cost['device']}."]
     if summary["failures"]:
         lines.append("Failed clips:")
-        lines += [f"  {f['clip_id']}: {f['error']}" for f in summary["failures"]]
+        lines += [f"  {f['error']}" for f in summary["failures"]]
     return "\n".join(lines)
 
 

@@ -54,6 +54,7 @@ def summarize(run: dict[str, Any], records: dict[str, dict[str, Any]],
         "model": run["model"],
         "model_spec": run.get("model_spec", {}),
         "horizon": horizon,
+        "horizons": list(results),  # grid order (the results mapping is key-sorted on disk)
         "regime": protocol.REGIME,
         "config": run.get("config", {}),
         "git_hash": run.get("git_hash"),
