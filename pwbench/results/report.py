@@ -48,7 +48,7 @@ def format_table(summary: dict[str, Any]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     cost = summary["cost"]
-    lines += ["", f"95 % bootstrap CIs over clips. Cost: {cost['seconds_per_frame']:.4f} s per predicted frame "
+    lines += ["", f"95 % bootstrap CIs over clips. Cost: {cost['seconds_per_frame']:.3g} s per predicted frame "
                   f"on {cost['device']}."]
     if summary["failures"]:
         lines.append("Failed clips:")
