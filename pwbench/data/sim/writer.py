@@ -10,7 +10,9 @@ atomically by :func:`finalize` (called every few episodes and at the end).
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import shutil
 from fractions import Fraction
@@ -70,37 +72,38 @@ def _fmt(template: str, index: int, **kw) -> str:
 
 
 def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
-    """BT.601 limited-range YUV 4:2:0 (what swscale does by default), as one (H*3/2, W) uint8 array.
+    """BT.601 limited-range YUV 4:2:0 in exact integer arithmetic, as one (H*3/2, W) uint8 array.
 
-    Done here in numpy rather than by swscale inside PyAV: the swscale path made the encoded
-    bytes differ between runs on identical frames (seen on the wrist view), numpy is exact.
+    Done here rather than by swscale inside PyAV, and in integers rather than floats: both
+    swscale and a float32 numpy version made the encoded bytes differ between runs on identical
+    frames (float reductions are not bit-stable across memory layouts); integers are exact.
+    Coefficients are the usual 8-bit fixed-point BT.601 ones (x256).
     """
-    rgb = img.astype(np.float32)
+    rgb = img.astype(np.int32)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
-    u = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
-    v = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
+    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+    u = -38 * r - 74 * g + 112 * b  # x256, chroma centred on 0
+    v = 112 * r - 94 * g - 18 * b
     h, w = y.shape
 
-    def sub(c: np.ndarray) -> np.ndarray:
-        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    planes = [np.rint(y), np.rint(sub(u)), np.rint(sub(v))]
+    def sub(c: np.ndarray) -> np.ndarray:  # 2x2 block mean, rounded, back to 8-bit
+        s4 = c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]
+        return ((s4 + 512) >> 10) + 128
     out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = np.clip(planes[0], 0, 255)
-    out[h: h + h // 4] = np.clip(planes[1], 0, 255).reshape(h // 4, w)
-    out[h + h // 4:] = np.clip(planes[2], 0, 255).reshape(h // 4, w)
+    out[:h] = np.clip(y, 0, 255)
+    out[h: h + h // 4] = np.clip(sub(u), 0, 255).reshape(h // 4, w)
+    out[h + h // 4:] = np.clip(sub(v), 0, 255).reshape(h // 4, w)
     return out
 
 
-def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF) -> None:
-    """H.264 (libx264, yuv420p, fixed CRF, one thread: deterministic) mp4 at 15 fps."""
-    with av.open(str(path), mode="w", format="mp4") as container:
+def _encode(frames: np.ndarray, crf: int) -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=protocol.SOURCE_FPS)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, protocol.SOURCE_FPS)
         stream.codec_context.thread_count = 1
-        stream.codec_context.thread_type = "NONE" if hasattr(av.codec.context, "ThreadType") else 0
         stream.options = {"crf": str(crf), "preset": "medium", "threads": "1",
                           "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
         for i, img in enumerate(frames):
@@ -110,6 +113,27 @@ def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return buf.getvalue()
+
+
+def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF, attempts: int = 6) -> int:
+    """H.264 (libx264, yuv420p, fixed CRF, one thread) mp4 at 15 fps; returns the encodes it took.
+
+    libx264 through PyAV, single-threaded, still very occasionally (a few % of encodes, seen
+    across processes and even within one) produces different bytes for identical frames. So each
+    video is encoded until two encodes agree, and that agreed output is written: regenerating a
+    split then reproduces its bytes.
+    """
+    seen: list[bytes] = []
+    data = b""
+    encodes = 0
+    for encodes in range(1, attempts + 1):
+        data = _encode(frames, crf)
+        if data in seen:
+            break
+        seen.append(data)
+    Path(path).write_bytes(data)
+    return encodes
 
 
 def episode_table(index: int, global_start: int, task_index: int, instruction: str,
@@ -141,22 +165,33 @@ def episode_table(index: int, global_start: int, task_index: int, instruction: s
 
 
 def _numeric_stats(values: np.ndarray) -> dict:
+    """min/max/mean/std/q01/q99 per column; sums by math.fsum so they are bit-stable across runs."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 1:
         v = v[:, None]
-    return {"min": v.min(0).tolist(), "max": v.max(0).tolist(), "mean": v.mean(0).tolist(),
-            "std": v.std(0).tolist(), "q01": np.quantile(v, 0.01, axis=0).tolist(),
-            "q99": np.quantile(v, 0.99, axis=0).tolist(), "count": [int(len(v))]}
+    n = len(v)
+    mean = [math.fsum(col) / n for col in v.T]
+    std = [math.sqrt(math.fsum((col - m) ** 2) / n) for col, m in zip(v.T, mean)]
+    srt = np.sort(v, axis=0)
+    return {"min": srt[0].tolist(), "max": srt[-1].tolist(), "mean": mean, "std": std,
+            "q01": np.quantile(srt, 0.01, axis=0).tolist(), "q99": np.quantile(srt, 0.99, axis=0).tolist(),
+            "count": [int(n)]}
 
 
 def _image_stats(frames: np.ndarray) -> dict:
     """LeRobot-style per-channel image stats (in [0, 1], shaped (3, 1, 1)) from a few frames."""
-    sub = frames[:: max(1, len(frames) // 20)].astype(np.float64) / 255.0
-    flat = sub.reshape(-1, 3)
+    sub = frames[:: max(1, len(frames) // 20)]
+    flat = sub.reshape(-1, 3).astype(np.int64)  # exact integer moments: bit-stable
+    n = len(flat)
+    s1 = flat.sum(0)
+    s2 = (flat * flat).sum(0)
+    mean = s1 / n
+    var = np.maximum(s2 / n - mean**2, 0.0)
+
     def c(x):
         return [[[float(t)]] for t in x]
-    return {"min": c(flat.min(0)), "max": c(flat.max(0)), "mean": c(flat.mean(0)), "std": c(flat.std(0)),
-            "count": [int(len(sub))]}
+    return {"min": c(flat.min(0) / 255.0), "max": c(flat.max(0) / 255.0), "mean": c(mean / 255.0),
+            "std": c(np.sqrt(var) / 255.0), "count": [int(len(sub))]}
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
