@@ -27,7 +27,7 @@ from .writer import MASK_STRIDE, DatasetWriter
 
 mujoco = require_sim()
 
-GENERATOR_VERSION = "droid-sim-v1"
+GENERATOR_VERSION = "droid-sim-v1.1"  # v1.1: near plane 2 cm (fingers in the wrist view)
 DEFAULT_SEEDS = {"eval": 1000, "train": 0}
 DURATION_RANGE = (15.0, 25.0)
 SPLIT_NAMES = ("eval", "train")
@@ -207,28 +207,43 @@ def generate_split(out: str | Path, split: str, episodes: int, seed: int | None 
     writer.finalize(extra)  # metadata for what is already there (a resumed run), readable at once
     tasks = writer.task_map(done)
     global_start = sum(writer.read_marker(i)["length"] for i in range(done))
+    # episodes written by an older generator version are regenerated in place, after the new ones
+    # (same seed -> same trajectory and length, so readers of the folder are never inconsistent)
+    stale = [i for i in range(min(done, episodes))
+             if writer.read_marker(i)["sim"].get("generator") != GENERATOR_VERSION]
+    todo = [(i, None) for i in range(done, episodes)] + [(i, writer.read_marker(i)) for i in stale]
     times = []
-    bar = tqdm(total=episodes, initial=min(done, episodes), desc=f"droid-sim {split}", unit="ep",
-               disable=not progress)
+    bar = tqdm(total=episodes + len(stale), initial=min(done, episodes),
+               desc=f"droid-sim {split}", unit="ep", disable=not progress)
     logf = open(log, "a") if log else None
     try:
-        for i in range(done, episodes):
+        for count, (i, old) in enumerate(todo, start=1):
             t0 = time.perf_counter()
             c0 = time.process_time()
             ep = simulate_episode(episode_seed(split, seed, i), duration=duration)
-            tasks.setdefault(ep["instruction"], len(tasks))
-            rec = writer.write_episode(i, ep, global_start, tasks[ep["instruction"]])
-            global_start += rec["length"]
+            if old is None:
+                tasks.setdefault(ep["instruction"], len(tasks))
+                start_index = global_start
+            else:
+                n_new = len(ep["columns"]["observation.state.joint_position"])
+                if n_new != old["length"] or ep["instruction"] != old["instruction"]:
+                    raise RuntimeError(f"episode {i}: regenerated episode differs from the stored one "
+                                       f"({n_new} vs {old['length']} frames); delete the folder and regenerate")
+                start_index = old["global_start"]
+            rec = writer.write_episode(i, ep, start_index, tasks[ep["instruction"]])
+            if old is None:
+                global_start += rec["length"]
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             times.append(wall)
             bar.update(1)
             if logf:
-                logf.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} episode {i + 1}/{episodes} "
+                what = "episode" if old is None else "regenerated stale episode"
+                logf.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {what} {i + 1}/{episodes} "
                            f"frames={rec['length']} wall={wall:.1f}s cpu={cpu:.1f}s render={ep['render_s']:.1f}s "
                            f"disp={ep['info']['max_object_displacement_m']:.3f} "
                            f"contact={ep['info']['contact_fraction']:.2f} | {ep['instruction']}\n")
                 logf.flush()
-            if (i + 1) % finalize_every == 0:
+            if count % finalize_every == 0:
                 writer.finalize(extra)
     finally:
         bar.close()

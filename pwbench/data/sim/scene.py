@@ -328,8 +328,14 @@ class Scene:
         return np.array([self.data.xpos[b] for b in self.object_bodies])
 
 
+NEAR_CLIP_M = 0.02  # near clipping plane: the wrist camera must see the fingers (~3-15 cm away)
+
+
 def build_scene(params: SceneParams) -> Scene:
     model = build_spec(params).compile()
+    # MuJoCo's near plane is relative to the model extent (~14 m here, because of floor and walls),
+    # which would put it 14 cm ahead of every camera and cut the gripper out of the wrist view.
+    model.vis.map.znear = NEAR_CLIP_M / model.stat.extent
     data = mujoco.MjData(model)
     arm = [model.joint(f"joint{i}") for i in range(1, 8)]
     scene = Scene(
