@@ -4,7 +4,11 @@ Why not a small ``AutoencoderKLTemporalDecoder``: at 96x160 per view a VAE train
 in the CPU budget blurs every frame, and blur over the static background costs more PSNR/LPIPS
 than a world model can win back on the moving arm. A PCA over 16x16 RGB patches (64 of 768 components), fitted once in
 closed form on training frames, keeps the most variance any linear code of that size can; it is
-deterministic, instant, and exactly invertible on its subspace. It plays the VAE's role: a
+deterministic, instant, and exactly invertible on its subspace. Each component is whitened
+(divided by its std): diffusion noise then has equal SNR in every component, so the detail
+components a small model denoises last leave residual noise proportional to their (small)
+natural amplitude instead of full-strength pixel noise (an unwhitened first run sampled
+visibly noisy frames after 1k steps). It plays the VAE's role: a
 spatial down-sampling (16x here, SVD's is 8x) to ``latent_channels`` channels, and a ``scaling_factor`` that brings
 latents to unit variance (the EDM preconditioning assumes sigma_data = 1), used the same way the
 SVD VAE's 0.18215 is (condition latents are divided by it).
@@ -30,14 +34,17 @@ class PatchPCAAutoencoder(nn.Module):
         self.latent_channels = latent_channels
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("basis", torch.eye(dim)[:latent_channels].clone())  # (k, dim), orthonormal rows
+        self.register_buffer("std", torch.ones(latent_channels))  # per-component std: codes are whitened
         self.register_buffer("scaling_factor", torch.ones(()))
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Raw (unscaled) codes, like ``vae.encode(x).latent_dist.mode()``."""
         patches = F.pixel_unshuffle(pixels, self.patch) - self.mean[None, :, None, None]
-        return torch.einsum("kd,ndhw->nkhw", self.basis.to(pixels.dtype), patches)
+        codes = torch.einsum("kd,ndhw->nkhw", self.basis.to(pixels.dtype), patches)
+        return codes / self.std[None, :, None, None].to(pixels.dtype)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        codes = codes * self.std[None, :, None, None].to(codes.dtype)
         patches = torch.einsum("kd,nkhw->ndhw", self.basis.to(codes.dtype), codes) + self.mean[None, :, None, None]
         return F.pixel_shuffle(patches, self.patch)
 
@@ -59,7 +66,9 @@ class PatchPCAAutoencoder(nn.Module):
         signs = torch.sign(basis[torch.arange(len(basis)), basis.abs().argmax(1)])
         basis = basis * signs[:, None]
         codes = centred @ basis.T
+        std = codes.std(0)
         self.mean.copy_(mean.float())
         self.basis.copy_(basis.float())
-        self.scaling_factor.fill_(float(1.0 / codes.std()))
+        self.std.copy_(std.float())
+        self.scaling_factor.fill_(float(1.0 / (codes / std).std()))
         return float(evals[order].sum() / evals.sum())

@@ -160,8 +160,8 @@ FULL = CtrlWorldConfig(name="ctrl-world-droid")
 SMALL = CtrlWorldConfig(
     name="ctrl-world-droid-sim-small",
     unet=UNetConfig(
-        in_channels=2 * 64,
-        out_channels=64,
+        in_channels=2 * 32,
+        out_channels=32,
         down_block_types=("DownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal"),
         up_block_types=("CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"),
         block_out_channels=(64, 96),
@@ -172,7 +172,7 @@ SMALL = CtrlWorldConfig(
         num_attention_heads=(2, 4),
         num_frames=11,
     ),
-    vae=VAEConfig(kind="patch-pca", latent_channels=64, patch=16, scaling_factor=1.0,
+    vae=VAEConfig(kind="patch-pca", latent_channels=32, patch=16, scaling_factor=1.0,
                   block_out_channels=(), layers_per_block=0, sample_size=0),
     text=CLIPTextSize(vocab_size=4096, hidden_size=64, intermediate_size=128, projection_dim=64,
                       num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=32,
