@@ -96,7 +96,41 @@ def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
     return out
 
 
+_M_PERTURB = -6  # glibc mallopt parameter
+
+
+def _set_malloc_perturb(value: int) -> None:
+    """glibc's M_PERTURB: fill memory returned by malloc with a fixed byte pattern (0 = off)."""
+    global _LIBC
+    try:
+        if _LIBC is None:
+            import ctypes
+            import ctypes.util
+
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        _LIBC.mallopt(_M_PERTURB, value)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        _LIBC = False
+
+
+_LIBC = None
+
+
 def _encode(frames: np.ndarray, crf: int) -> bytes:
+    """Encode in memory. libx264/libavcodec read some malloc'ed memory before writing it, so
+    the bytes depended on whatever the heap held (MALLOC_PERTURB_ changes the output; identical
+    frames gave different mp4s in different processes). While encoding, glibc is told to fill
+    fresh allocations with a fixed pattern, which makes the output reproducible."""
+    if _LIBC is not False:
+        _set_malloc_perturb(0xA5)
+    try:
+        return _encode_unperturbed(frames, crf)
+    finally:
+        if _LIBC:
+            _set_malloc_perturb(0)
+
+
+def _encode_unperturbed(frames: np.ndarray, crf: int) -> bytes:
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=protocol.SOURCE_FPS)
@@ -119,10 +153,8 @@ def _encode(frames: np.ndarray, crf: int) -> bytes:
 def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF, attempts: int = 6) -> int:
     """H.264 (libx264, yuv420p, fixed CRF, one thread) mp4 at 15 fps; returns the encodes it took.
 
-    libx264 through PyAV, single-threaded, still very occasionally (a few % of encodes, seen
-    across processes and even within one) produces different bytes for identical frames. So each
-    video is encoded until two encodes agree, and that agreed output is written: regenerating a
-    split then reproduces its bytes.
+    The encoder reads some uninitialised heap memory (see ``_encode``); with that pinned down the
+    output is reproducible. As a guard, each video is encoded until two encodes agree.
     """
     seen: list[bytes] = []
     data = b""
