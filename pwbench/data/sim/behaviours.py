@@ -307,7 +307,7 @@ class Planner:
 def _describe_place(dest: np.ndarray, src: np.ndarray, scene: Scene, k: int, planner: Planner) -> str:
     """Where a pick-and-place puts the object, in words (relative to another object if one is near)."""
     best, best_d = None, 1e9
-    for j, o in enumerate(scene.params.objects):
+    for j in range(len(scene.params.objects)):
         if j == k:
             continue
         d = float(np.linalg.norm(planner.obj_pos(j)[:2] - dest))

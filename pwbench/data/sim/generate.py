@@ -201,8 +201,8 @@ def generate_split(out: str | Path, split: str, episodes: int, seed: int | None 
     writer = DatasetWriter(out, split, **({} if crf is None else {"crf": crf}))
     extra = {"generator": GENERATOR_VERSION, "split": split, "seed": seed,
              "seed_rule": "sha256('pwbench/droid-sim/v1/<split>/<seed>/<index>')[:8] little-endian",
-             "mujoco": mujoco.__version__, "renderer": os.environ.get("MUJOCO_GL", ""),
-             "crf": writer.crf}
+             "mujoco": mujoco.__version__, "crf": writer.crf}  # (not the GL backend: EGL and
+    # OSMesa render identically here, and the stored bytes should not depend on the choice)
     done = writer.complete_prefix()
     writer.finalize(extra)  # metadata for what is already there (a resumed run), readable at once
     tasks = writer.task_map(done)

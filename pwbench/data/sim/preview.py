@@ -85,7 +85,7 @@ def contact_sheet(dataset: str | Path, episodes: list[int], out: str | Path, wit
         body = np.concatenate(rows, axis=0)
         head = Image.new("RGB", (body.shape[1], header_h), (45, 45, 45))
         times = ", ".join(f"{name} {t / protocol.SOURCE_FPS:.1f}s" for name, t in
-                          zip(("start", "middle", "end"), picks))
+                          zip(("start", "middle", "end"), picks, strict=True))
         extra = " | right: same frames, labels overlaid (robot cyan, objects coloured)" if labels else ""
         ImageDraw.Draw(head).text((4, 3), f"episode {ep} ({n} frames, {times}{extra}): "
                                   f"{ds.episodes[ep]['tasks'][0]}", fill=(255, 255, 255))

@@ -159,7 +159,8 @@ def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF, attempts
     seen: list[bytes] = []
     data = b""
     encodes = 0
-    for encodes in range(1, attempts + 1):
+    while encodes < attempts:
+        encodes += 1
         data = _encode(frames, crf)
         if data in seen:
             break
@@ -203,7 +204,7 @@ def _numeric_stats(values: np.ndarray) -> dict:
         v = v[:, None]
     n = len(v)
     mean = [math.fsum(col) / n for col in v.T]
-    std = [math.sqrt(math.fsum((col - m) ** 2) / n) for col, m in zip(v.T, mean)]
+    std = [math.sqrt(math.fsum((col - m) ** 2) / n) for col, m in zip(v.T, mean, strict=True)]
     srt = np.sort(v, axis=0)
     return {"min": srt[0].tolist(), "max": srt[-1].tolist(), "mean": mean, "std": std,
             "q01": np.quantile(srt, 0.01, axis=0).tolist(), "q99": np.quantile(srt, 0.99, axis=0).tolist(),
