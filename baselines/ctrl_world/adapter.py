@@ -96,7 +96,7 @@ class CtrlWorldModel(WorldModel):
 def build(task: TaskSpec, device: str = "cpu", **options: Any) -> WorldModel:
     """pwbench factory: ``droid-sim`` -> shipped small weights; ``droid`` -> official checkpoint.
 
-    Options: ``num_steps`` (sampler steps; default 50 official, 10 small), ``weights`` (path
+    Options: ``num_steps`` (sampler steps; default 50 official, 3 small), ``weights`` (path
     override), ``threads`` (torch CPU threads).
     """
     if task.name not in CONFIGS:

@@ -183,7 +183,7 @@ SMALL = CtrlWorldConfig(
     action_hidden=128,
     view_height=96,
     view_width=160,
-    num_steps=10,
+    num_steps=3,  # chosen on train windows: the best PSNR of {1, 2, 3, 5, 10} at 0.7k and 1.5k steps
 )
 
 CONFIGS: dict[str, CtrlWorldConfig] = {"droid": FULL, "droid-sim": SMALL}
