@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.ctrl_world.config import SMALL, CLIPTextSize, CLIPVisionSize, CtrlWorldConfig, UNetConfig, VAEConfig
+from baselines.ctrl_world.config import SMALL, CLIPTextSize, CtrlWorldConfig, UNetConfig, VAEConfig
 from baselines.ctrl_world.model import CtrlWorld
 
 TINY = CtrlWorldConfig(
