@@ -50,7 +50,7 @@ def open_dataset(task: protocol.TaskSpec, data: str | Path | None,
             raise DatasetError(f"the shipped droid-sim eval split is missing from {SIM_EVAL_DIR}; "
                                "reinstall pwbench or regenerate it with `pwbench data sim --split eval`")
         if revision is None:
-            revision = (f"sha256-{json.loads(SIM_EVAL_DIGEST.read_text())['digest']}"
+            revision = (f"sha256-{json.loads(SIM_EVAL_DIGEST.read_text())['overall']}"
                         if SIM_EVAL_DIGEST.is_file() else local_revision(SIM_EVAL_DIR))
         return LeRobotFolder(SIM_EVAL_DIR), revision
     if data is not None:

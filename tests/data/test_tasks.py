@@ -46,3 +46,15 @@ def test_local_folder_and_task_names(tiny_dataset):
     assert open_dataset(protocol.TASKS["droid-sim"], tiny_dataset, "v7")[1] == "v7"
     with pytest.raises(PwbenchError, match="did you mean 'droid'"):
         get_task("droidd")
+
+
+def test_shipped_droid_sim_eval_split_opens_with_its_digest_as_revision():
+    import json
+
+    from pwbench.data.evalset import select_clips
+    from pwbench.data.tasks import SIM_EVAL_DIGEST
+
+    dataset, revision = open_dataset(protocol.TASKS["droid-sim"], None)
+    assert revision == "sha256-" + json.loads(SIM_EVAL_DIGEST.read_text())["overall"]
+    manifest = select_clips(protocol.TASKS["droid-sim"], dataset, revision)
+    assert len(manifest["clips"]) >= 12
