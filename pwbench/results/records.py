@@ -29,12 +29,7 @@ def ok_record(fingerprint: str, clip_id: str, model: str, horizon: int,
     coverage = {view: _floats(out["mask_coverage"]) for view, out in scores.items()}
     excluded = {view: int(sum(v is None for v in metrics[view]["psnr_masked"])) for view in metrics}
     return {
-        "schema": RECORD_SCHEMA,
-        "fingerprint": fingerprint,
-        "clip_id": clip_id,
-        "model": model,
-        "horizon": horizon,
-        "status": "ok",
+        **_header(fingerprint, clip_id, model, horizon, "ok"),
         "metrics": metrics,
         "mask_coverage": coverage,
         "masked_frames_excluded": excluded,
@@ -42,12 +37,9 @@ def ok_record(fingerprint: str, clip_id: str, model: str, horizon: int,
 
 
 def failed_record(fingerprint: str, clip_id: str, model: str, horizon: int, reason: str) -> dict[str, Any]:
-    return {
-        "schema": RECORD_SCHEMA,
-        "fingerprint": fingerprint,
-        "clip_id": clip_id,
-        "model": model,
-        "horizon": horizon,
-        "status": "failed",
-        "error": reason,
-    }
+    return {**_header(fingerprint, clip_id, model, horizon, "failed"), "error": reason}
+
+
+def _header(fingerprint: str, clip_id: str, model: str, horizon: int, status: str) -> dict[str, Any]:
+    return {"schema": RECORD_SCHEMA, "fingerprint": fingerprint, "clip_id": clip_id, "model": model,
+            "horizon": horizon, "status": status}
