@@ -97,13 +97,13 @@ def _roll_out(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet, run_
     scorer = FrameScorer(device=device)
     bar = tqdm(todo, desc=f"{config.model} on {task.name}", unit="clip", disable=not progress)
     for clip_id in bar:
-        record, timing = score_clip(model, scorer, evalset, clip_id, config, device)
+        record, timing = score_clip(model, scorer, evalset, run_dir, clip_id, config, device)
         run_dir.write_record(record, timing)
         if record["status"] == "failed":
             bar.write(f"failed: {record['error']}")
 
 
-def score_clip(model, scorer, evalset: EvalSet, clip_id: str, config: RunConfig, device: str):
+def score_clip(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_id: str, config: RunConfig, device: str):
     """Roll out and score one clip; a failure becomes a failed record, never an exception."""
     name, fp, horizon = config.model, evalset.fingerprint, config.frames
     try:
@@ -112,7 +112,7 @@ def score_clip(model, scorer, evalset: EvalSet, clip_id: str, config: RunConfig,
     except (ClipError, DatasetError) as err:
         return failed_record(fp, clip_id, name, horizon, str(err)), None
     if config.save_predictions:
-        RunDir(config.out_dir()).save_predictions(clip_id, result.frames)
+        run_dir.save_predictions(clip_id, result.frames)
     scores = score_frames(scorer, clip, result.frames, horizon)
     timing = {"clip_id": clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device}
     return ok_record(fp, clip_id, name, horizon, scores), timing

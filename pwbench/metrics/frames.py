@@ -24,18 +24,21 @@ def _from_numpy(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def _as_tensor(array: ArrayLike, name: str) -> torch.Tensor:
+    if isinstance(array, np.ndarray):
+        return _from_numpy(array)
+    if isinstance(array, torch.Tensor):
+        return array
+    raise ValueError(f"{name}: expected a numpy array or torch tensor, got {type(array).__name__}")
+
+
 def as_uint8_frames(frames: ArrayLike, name: str) -> torch.Tensor:
     """Check that ``frames`` is uint8 ``(T, H, W, 3)`` and return it as a CPU-or-device tensor.
 
     Numpy arrays are wrapped without copying where possible (``torch.from_numpy``), so scoring a
     large clip does not double its memory before the first batch is even cut.
     """
-    if isinstance(frames, np.ndarray):
-        tensor = _from_numpy(frames)
-    elif isinstance(frames, torch.Tensor):
-        tensor = frames
-    else:
-        raise ValueError(f"{name}: expected a numpy array or torch tensor, got {type(frames).__name__}")
+    tensor = _as_tensor(frames, name)
     if tensor.dtype != torch.uint8:
         raise ValueError(f"{name}: expected dtype uint8 (RGB 0..255), got {tensor.dtype}")
     if tensor.ndim != 4 or tensor.shape[-1] != 3:
@@ -45,12 +48,7 @@ def as_uint8_frames(frames: ArrayLike, name: str) -> torch.Tensor:
 
 def as_mask(mask: ArrayLike, shape: tuple[int, int, int], name: str = "mask") -> torch.Tensor:
     """Check that ``mask`` is a bool ``(T, H, W)`` array matching the frames and return a tensor."""
-    if isinstance(mask, np.ndarray):
-        tensor = _from_numpy(mask)
-    elif isinstance(mask, torch.Tensor):
-        tensor = mask
-    else:
-        raise ValueError(f"{name}: expected a numpy array or torch tensor, got {type(mask).__name__}")
+    tensor = _as_tensor(mask, name)
     if tensor.dtype != torch.bool:
         raise ValueError(f"{name}: expected dtype bool (robot ∪ objects), got {tensor.dtype}")
     if tuple(tensor.shape) != tuple(shape):

@@ -89,8 +89,8 @@ class FrameScorer:
         pred_t, gt_t = check_pair(pred, gt)
         t, h, w, _ = pred_t.shape
         mask_t = None if mask is None else as_mask(mask, (t, h, w))
-        print_ = None if gt_key is None else fingerprint(gt_t)
-        cached = None if gt_key is None else self.gt_cache.get(gt_key, print_)
+        gt_print = None if gt_key is None else fingerprint(gt_t)
+        cached = None if gt_key is None else self.gt_cache.get(gt_key, gt_print)
         with torch.inference_mode(), _full_fp32(self.device):
             parts: list[dict[str, torch.Tensor]] = []
             gt_feats: list[list[torch.Tensor]] = []
@@ -103,7 +103,7 @@ class FrameScorer:
                 if cached is None and gt_key is not None:
                     gt_feats.append(feats)
             if gt_key is not None and cached is None:
-                self.gt_cache.put(gt_key, print_, [torch.cat(layer) for layer in zip(*gt_feats, strict=True)])
+                self.gt_cache.put(gt_key, gt_print, [torch.cat(layer) for layer in zip(*gt_feats, strict=True)])
         result = {k: torch.cat([p[k] for p in parts]).cpu().numpy() for k in parts[0]}
         if mask_t is None:
             nan = np.full(t, np.nan)
