@@ -10,26 +10,24 @@ atomically by :func:`finalize` (called every few episodes and at the end).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import shutil
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pwbench import protocol
+from pwbench.io import atomic_write_bytes
 
+from .encode import DEFAULT_CRF, write_video
 from .render import LABELS
 
 CHUNKS_SIZE = 1000
 MASK_STRIDE = protocol.SUBSAMPLE
-DEFAULT_CRF = 28
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
 MASK_PATH = "masks/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.npz"
@@ -69,104 +67,6 @@ def features() -> dict:
 
 def _fmt(template: str, index: int, **kw) -> str:
     return template.format(episode_chunk=index // CHUNKS_SIZE, episode_index=index, **kw)
-
-
-def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
-    """BT.601 limited-range YUV 4:2:0 in exact integer arithmetic, as one (H*3/2, W) uint8 array.
-
-    Done here rather than by swscale inside PyAV, and in integers rather than floats: both
-    swscale and a float32 numpy version made the encoded bytes differ between runs on identical
-    frames (float reductions are not bit-stable across memory layouts); integers are exact.
-    Coefficients are the usual 8-bit fixed-point BT.601 ones (x256).
-    """
-    rgb = img.astype(np.int32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
-    u = -38 * r - 74 * g + 112 * b  # x256, chroma centred on 0
-    v = 112 * r - 94 * g - 18 * b
-    h, w = y.shape
-
-    def sub(c: np.ndarray) -> np.ndarray:  # 2x2 block mean, rounded, back to 8-bit
-        s4 = c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]
-        return ((s4 + 512) >> 10) + 128
-    out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = np.clip(y, 0, 255)
-    out[h: h + h // 4] = np.clip(sub(u), 0, 255).reshape(h // 4, w)
-    out[h + h // 4:] = np.clip(sub(v), 0, 255).reshape(h // 4, w)
-    return out
-
-
-_M_PERTURB = -6  # glibc mallopt parameter
-
-
-def _set_malloc_perturb(value: int) -> None:
-    """glibc's M_PERTURB: fill memory returned by malloc with a fixed byte pattern (0 = off)."""
-    global _LIBC
-    try:
-        if _LIBC is None:
-            import ctypes
-            import ctypes.util
-
-            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _LIBC.mallopt(_M_PERTURB, value)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        _LIBC = False
-
-
-_LIBC = None
-
-
-def _encode(frames: np.ndarray, crf: int) -> bytes:
-    """Encode in memory. libx264/libavcodec read some malloc'ed memory before writing it, so
-    the bytes depended on whatever the heap held (MALLOC_PERTURB_ changes the output; identical
-    frames gave different mp4s in different processes). While encoding, glibc is told to fill
-    fresh allocations with a fixed pattern, which makes the output reproducible."""
-    if _LIBC is not False:
-        _set_malloc_perturb(0xA5)
-    try:
-        return _encode_unperturbed(frames, crf)
-    finally:
-        if _LIBC:
-            _set_malloc_perturb(0)
-
-
-def _encode_unperturbed(frames: np.ndarray, crf: int) -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=protocol.SOURCE_FPS)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, protocol.SOURCE_FPS)
-        stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1",
-                          "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
-        for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(img), format="yuv420p")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buf.getvalue()
-
-
-def write_video(path: Path, frames: np.ndarray, crf: int = DEFAULT_CRF, attempts: int = 6) -> int:
-    """H.264 (libx264, yuv420p, fixed CRF, one thread) mp4 at 15 fps; returns the encodes it took.
-
-    The encoder reads some uninitialised heap memory (see ``_encode``); with that pinned down the
-    output is reproducible. As a guard, each video is encoded until two encodes agree.
-    """
-    seen: list[bytes] = []
-    data = b""
-    encodes = 0
-    while encodes < attempts:
-        encodes += 1
-        data = _encode(frames, crf)
-        if data in seen:
-            break
-        seen.append(data)
-    Path(path).write_bytes(data)
-    return encodes
 
 
 def episode_table(index: int, global_start: int, task_index: int, instruction: str,
@@ -225,13 +125,6 @@ def _image_stats(frames: np.ndarray) -> dict:
         return [[[float(t)]] for t in x]
     return {"min": c(flat.min(0) / 255.0), "max": c(flat.max(0) / 255.0), "mean": c(mean / 255.0),
             "std": c(np.sqrt(var) / 255.0), "count": [int(len(sub))]}
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class DatasetWriter:
@@ -332,11 +225,11 @@ class DatasetWriter:
         lines_task = [json.dumps({"task_index": j, "task": t}) for t, j in tasks.items()]
         lines_epstats = [json.dumps({"episode_index": r["episode_index"], "stats": r["stats"]})
                          for r in records]
-        _atomic_write_text(self.root / "meta" / "episodes.jsonl", "\n".join(lines_ep) + "\n")
-        _atomic_write_text(self.root / "meta" / "tasks.jsonl", "\n".join(lines_task) + "\n")
-        _atomic_write_text(self.root / "meta" / "episodes_stats.jsonl", "\n".join(lines_epstats) + "\n")
-        _atomic_write_text(self.root / "meta" / "stats.json", json.dumps(self._stats(records), indent=1))
-        _atomic_write_text(self.root / "meta" / "info.json", json.dumps(info, indent=2))  # last
+        atomic_write_bytes(self.root / "meta" / "episodes.jsonl", ("\n".join(lines_ep) + "\n").encode())
+        atomic_write_bytes(self.root / "meta" / "tasks.jsonl", ("\n".join(lines_task) + "\n").encode())
+        atomic_write_bytes(self.root / "meta" / "episodes_stats.jsonl", ("\n".join(lines_epstats) + "\n").encode())
+        atomic_write_bytes(self.root / "meta" / "stats.json", json.dumps(self._stats(records), indent=1).encode())
+        atomic_write_bytes(self.root / "meta" / "info.json", json.dumps(info, indent=2).encode())  # last
         return n_ep
 
     def _stats(self, records: list[dict]) -> dict:
