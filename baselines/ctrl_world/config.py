@@ -52,6 +52,7 @@ class VAEConfig:
     patch: int = 8  # spatial down-sampling factor (SVD: 2**(len(blocks)-1) = 8)
     scaling_factor: float = 0.18215
     sample_size: int = 768
+    whiten: bool = True  # patch-pca only: divide each component by its std (see autoencoder.py)
 
     def __post_init__(self) -> None:
         if self.kind not in ("svd", "patch-pca"):
@@ -160,8 +161,8 @@ FULL = CtrlWorldConfig(name="ctrl-world-droid")
 SMALL = CtrlWorldConfig(
     name="ctrl-world-droid-sim-small",
     unet=UNetConfig(
-        in_channels=2 * 32,
-        out_channels=32,
+        in_channels=2 * 48,
+        out_channels=48,
         down_block_types=("DownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal"),
         up_block_types=("CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"),
         block_out_channels=(64, 96),
@@ -172,7 +173,7 @@ SMALL = CtrlWorldConfig(
         num_attention_heads=(2, 4),
         num_frames=11,
     ),
-    vae=VAEConfig(kind="patch-pca", latent_channels=32, patch=16, scaling_factor=1.0,
+    vae=VAEConfig(kind="patch-pca", latent_channels=48, patch=8, scaling_factor=1.0,
                   block_out_channels=(), layers_per_block=0, sample_size=0),
     text=CLIPTextSize(vocab_size=4096, hidden_size=64, intermediate_size=128, projection_dim=64,
                       num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=32,

@@ -29,7 +29,7 @@ SVD_DECODE_CHUNK = 7  # decode_chunk_size of the original; the temporal decoder 
 
 def build_vae(size: VAEConfig) -> nn.Module:
     if size.kind == "patch-pca":
-        return PatchPCAAutoencoder(size.latent_channels, size.patch)
+        return PatchPCAAutoencoder(size.latent_channels, size.patch, size.whiten)
     return AutoencoderKLTemporalDecoder(
         down_block_types=("DownEncoderBlock2D",) * len(size.block_out_channels),
         block_out_channels=size.block_out_channels, layers_per_block=size.layers_per_block,
