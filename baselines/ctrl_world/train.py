@@ -49,6 +49,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu only)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--save-minutes", type=float, default=3.0)
     p.add_argument("--rescan-minutes", type=float, default=8.0)
@@ -74,9 +75,10 @@ class Sampler:
             if ep.index in self.indices or len(ep.pose) < 2:
                 continue
             pix = torch.from_numpy(ep.frames).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
-            self.latents.append(torch.cat([model.encode_views(c) for c in pix.split(64)]))
+            dev = model.unet.conv_in.weight.device  # latents live on the CPU, batches move to the model
+            self.latents.append(torch.cat([model.encode_views(c.to(dev)).cpu() for c in pix.split(64)]))
             self.poses.append(normalize_bound(torch.from_numpy(ep.pose), self.q01, self.q99))
-            self.text.append(model.text_embeds([ep.instruction])[0])
+            self.text.append(model.text_embeds([ep.instruction])[0].cpu())
             self.indices.append(ep.index)
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = CONFIGS[args.task]
     ckpt_path = out / "checkpoint.pt"
     resume = args.resume and ckpt_path.is_file()
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume else None
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if resume else None
 
     torch.manual_seed(args.seed)
     model = CtrlWorld(cfg)
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         pca_var = model.vae.fit(np.concatenate([e.frames for e in episodes]).reshape(-1, *episodes[0].frames.shape[2:]),
                                 seed=args.seed)
     sampler = Sampler(cfg, q01, q99)
+    model.to(args.device)
     sampler.add(model, episodes)
     del episodes  # only the latents are kept
 
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     if ckpt:
         opt.load_state_dict(ckpt["opt"])
-        ema = ckpt["ema"]
+        ema = {n: t.to(args.device) for n, t in ckpt["ema"].items()}
         step, losses, seconds = ckpt["train_steps"], ckpt["losses"], ckpt["train_seconds"]
         rng.bit_generator.state = ckpt["np_rng"]
         torch.set_rng_state(ckpt["torch_rng"])
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (step + 1) / args.warmup)
         for group in opt.param_groups:
             group["lr"] = lr
-        latents, poses, text = sampler.batch(rng, args.batch_size)
+        latents, poses, text = (t.to(args.device) for t in sampler.batch(rng, args.batch_size))
         loss = training_loss(model, latents, poses, text)
         opt.zero_grad(set_to_none=True)
         loss.backward()
