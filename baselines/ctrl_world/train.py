@@ -71,11 +71,11 @@ class Sampler:
         self.indices: list[int] = []
 
     def add(self, model: CtrlWorld, episodes: list[CachedEpisode]) -> None:
+        dev = model.unet.conv_in.weight.device  # latents live on the CPU, batches move to the model
         for ep in episodes:
             if ep.index in self.indices or len(ep.pose) < 2:
                 continue
             pix = torch.from_numpy(ep.frames).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
-            dev = model.unet.conv_in.weight.device  # latents live on the CPU, batches move to the model
             self.latents.append(torch.cat([model.encode_views(c.to(dev)).cpu() for c in pix.split(64)]))
             self.poses.append(normalize_bound(torch.from_numpy(ep.pose), self.q01, self.q99))
             self.text.append(model.text_embeds([ep.instruction])[0].cpu())

@@ -225,11 +225,12 @@ class DatasetWriter:
         lines_task = [json.dumps({"task_index": j, "task": t}) for t, j in tasks.items()]
         lines_epstats = [json.dumps({"episode_index": r["episode_index"], "stats": r["stats"]})
                          for r in records]
-        atomic_write_bytes(self.root / "meta" / "episodes.jsonl", ("\n".join(lines_ep) + "\n").encode())
-        atomic_write_bytes(self.root / "meta" / "tasks.jsonl", ("\n".join(lines_task) + "\n").encode())
-        atomic_write_bytes(self.root / "meta" / "episodes_stats.jsonl", ("\n".join(lines_epstats) + "\n").encode())
-        atomic_write_bytes(self.root / "meta" / "stats.json", json.dumps(self._stats(records), indent=1).encode())
-        atomic_write_bytes(self.root / "meta" / "info.json", json.dumps(info, indent=2).encode())  # last
+        meta = {"episodes.jsonl": "\n".join(lines_ep) + "\n", "tasks.jsonl": "\n".join(lines_task) + "\n",
+                "episodes_stats.jsonl": "\n".join(lines_epstats) + "\n",
+                "stats.json": json.dumps(self._stats(records), indent=1),
+                "info.json": json.dumps(info, indent=2)}  # info.json last: readers trust what it counts
+        for name, text in meta.items():
+            atomic_write_bytes(self.root / "meta" / name, text.encode())
         return n_ep
 
     def _stats(self, records: list[dict]) -> dict:
