@@ -1,4 +1,4 @@
-"""The small variant's fixed patch-PCA autoencoder: exact on its subspace, isometric or whitened."""
+"""Latent codecs: the patch-PCA code is exact on its subspace, isometric or whitened; views stack on height."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.ctrl_world.autoencoder import PatchPCAAutoencoder
+from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, PatchPCACodec
 
 
 def frames(n: int = 12, h: int = 16, w: int = 24, seed: int = 0) -> np.ndarray:
@@ -61,3 +61,17 @@ def test_whitened_components_have_unit_std_and_fit_is_deterministic() -> None:
 def test_too_many_components_is_refused() -> None:
     with pytest.raises(ValueError, match="cannot keep 49 components of 48-D patches"):
         PatchPCAAutoencoder(49, 4)
+
+
+def test_multi_view_codec_stacks_views_on_height_and_inverts() -> None:
+    ae = PatchPCAAutoencoder(3 * 4 * 4, 4, whiten=False)
+    ae.fit(frames())
+    codec = MultiViewCodec(PatchPCACodec(ae), num_views=3)
+    views = torch.stack([pixels(frames(n=2, seed=s)) for s in (3, 4, 5)], dim=1)  # (N=2, V=3, 3, 16, 24)
+    lat = codec.encode_views(views)
+    assert lat.shape == (2, 48, 3 * 4, 6)
+    # view 1 sits in the middle third of the height, encoded on its own
+    torch.testing.assert_close(lat[:, :, 4:8], ae.encode(views[:, 1]) * ae.scaling_factor)
+    torch.testing.assert_close(codec.decode_views(lat), views, atol=2e-5, rtol=0)
+    with pytest.raises(ValueError, match="expected 3 views, got 2"):
+        codec.encode_views(views[:, :2])

@@ -1,0 +1,48 @@
+"""The Euler sampler over a denoiser D(x, sigma) -> x0, returning the whole trajectory.
+
+Each step moves x along the probability-flow ODE ``dx/dsigma = (x - D(x; sigma)) / sigma``:
+``x_next = x + (x - x0) / sigma * (sigma_next - sigma)``; the last step to sigma = 0 returns the
+final x0 estimate. The trajectory (every x_i, every x0 estimate, the sigmas) is returned, not only
+the last latent: RL post-training branches candidate futures from intermediate states and
+re-noises clean samples, and a sampler is easiest to test on its steps.
+The network, its conditioning, dtype and any guidance live in the model's ``denoise`` closure;
+the update itself runs in the dtype of ``x`` (float32 in pwbench, as diffusers' scheduler does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, sigma scalar) -> x0 estimate
+
+
+@dataclass
+class Trajectory:
+    sigmas: torch.Tensor  # (S + 1,), the last one 0
+    states: list[torch.Tensor]  # x at each sigma (S + 1 of them, fewer with keep=False); last = sample
+    x0: list[torch.Tensor]  # the x0 estimate of each kept network evaluation
+
+    @property
+    def sample(self) -> torch.Tensor:
+        return self.states[-1]
+
+
+@torch.no_grad()
+def euler_sample(denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, keep: bool = True) -> Trajectory:
+    """Integrate from ``x`` (already at noise level ``sigmas[0]``) down to sigma 0.
+
+    ``keep=False`` holds only the first and last states (memory for long GPU rollouts)."""
+    sigmas = sigmas.to(x.device, x.dtype)
+    states, x0s = [x], []
+    last = len(sigmas) - 2
+    for i in range(last + 1):
+        sigma, nxt = sigmas[i], sigmas[i + 1]
+        x0 = denoise(x, sigma).to(x.dtype)
+        x = x + (x - x0) / sigma * (nxt - sigma)
+        if keep or i == last:
+            states.append(x)
+            x0s.append(x0)
+    return Trajectory(sigmas=sigmas, states=states, x0=x0s)
