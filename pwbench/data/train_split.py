@@ -1,9 +1,14 @@
-"""Training data for the small variant: droid-sim episodes decoded once and cached at 5 Hz.
+"""The train-split reader: whole episodes at the protocol's 5 Hz and resolution, decoded once.
 
-Reads through pwbench's LeRobot reader when the folder's metadata is complete; while the train
-split is still being generated (no ``meta/info.json`` yet) it reads the episodes whose parquet
-table and three videos are already on disk, with the same protocol subsampling and resize.
-Each episode is cached as one ``.npz`` (uint8 frames (T, V, H, W, 3), pose (T, 7), instruction).
+The eval reader (:mod:`pwbench.data.evalset`) cuts fixed clips out of a few episodes; training
+wants every frame of many episodes. Both read through the same LeRobot reader and the same
+protocol subsampling and resize, so a model trains on exactly the frames it is scored on. While a
+split is still being generated (no ``meta/info.json`` yet) the episodes whose parquet table and
+three videos are on disk are read directly. Each episode is cached as one ``.npz`` (uint8 frames
+(T, V, H, W, 3), pose (T, 7), instruction), keyed by the table's size and mtime.
+
+Validation: :func:`validation_split` holds out the last episodes of the split; every setting of
+a small recipe is chosen on them, never on the eval split.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pwbench.data.video import decode_frames
 
 
 @dataclass
-class CachedEpisode:
+class TrainEpisode:
     index: int
     frames: np.ndarray  # uint8 (T, V, H, W, 3)
     pose: np.ndarray  # float32 (T, 7): cartesian xyz, euler xyz, gripper
@@ -41,7 +46,7 @@ def _complete_episodes(root: Path) -> list[int]:
     return out
 
 
-def _read_raw(root: Path, index: int, resolution: tuple[int, int]) -> CachedEpisode:
+def _read_raw(root: Path, index: int, resolution: tuple[int, int]) -> TrainEpisode:
     chunk = f"chunk-{index // 1000:03d}"
     table = pd.read_parquet(root / "data" / chunk / f"episode_{index:06d}.parquet")
     rows = np.arange(-(-len(table) // protocol.SUBSAMPLE)) * protocol.SUBSAMPLE
@@ -50,20 +55,20 @@ def _read_raw(root: Path, index: int, resolution: tuple[int, int]) -> CachedEpis
         root / "videos" / chunk / (protocol.VIDEO_KEY_PREFIX + v) / f"episode_{index:06d}.mp4", rows.tolist()),
         resolution) for v in protocol.VIEWS], axis=1)
     instruction = str(table["language_instruction"].iloc[0]) if "language_instruction" in table else ""
-    return CachedEpisode(index, frames, pose.astype(np.float32), instruction)
+    return TrainEpisode(index, frames, pose.astype(np.float32), instruction)
 
 
-def _read_lerobot(root: Path, index: int, resolution: tuple[int, int]) -> CachedEpisode:
+def _read_lerobot(root: Path, index: int, resolution: tuple[int, int]) -> TrainEpisode:
     from pwbench.data.lerobot import LeRobotFolder
 
     ep = LeRobotFolder(root).load_episode(index, resolution=resolution, with_masks=False)
     frames = np.stack([ep.frames[v] for v in protocol.VIEWS], axis=1)
-    return CachedEpisode(index, frames, np.asarray(ep.state, np.float32), ep.instruction)
+    return TrainEpisode(index, frames, np.asarray(ep.state, np.float32), ep.instruction)
 
 
 def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, int],
                   max_episodes: int | None = None, progress: bool = True,
-                  skip: set[int] | None = None) -> list[CachedEpisode]:
+                  skip: set[int] | None = None) -> list[TrainEpisode]:
     """Complete episodes of ``root`` (the first ``max_episodes``, minus ``skip``), decoding only
     uncached ones."""
     root, cache = Path(root), Path(cache)
@@ -87,7 +92,7 @@ def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, in
         path = cache / f"episode_{idx:06d}_{resolution[0]}x{resolution[1]}_{stamp:08x}.npz"
         if path.is_file():
             with np.load(path) as z:
-                episodes.append(CachedEpisode(idx, z["frames"], z["pose"], str(z["instruction"])))
+                episodes.append(TrainEpisode(idx, z["frames"], z["pose"], str(z["instruction"])))
             continue
         ep = _read_lerobot(root, idx, resolution) if has_meta else _read_raw(root, idx, resolution)
         tmp = path.with_suffix(".tmp.npz")
@@ -97,7 +102,7 @@ def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, in
     return episodes
 
 
-def pose_percentiles(root: str | Path, episodes: list[CachedEpisode]) -> tuple[np.ndarray, np.ndarray, str]:
+def pose_percentiles(root: str | Path, episodes: list[TrainEpisode]) -> tuple[np.ndarray, np.ndarray, str]:
     """(q01, q99, source): from ``meta/stats.json`` when it has q01/q99, else from the episodes."""
     stats_path = Path(root) / "meta" / "stats.json"
     if stats_path.is_file():
@@ -110,3 +115,18 @@ def pose_percentiles(root: str | Path, episodes: list[CachedEpisode]) -> tuple[n
             pass
     pose = np.concatenate([e.pose for e in episodes]).astype(np.float64)
     return np.percentile(pose, 1, axis=0), np.percentile(pose, 99, axis=0), "train episodes (5 Hz)"
+
+
+def default_train_dir(task: str = "droid-sim") -> Path:
+    """Where ``pwbench data sim --split train`` output is looked for (``$PWBENCH_CACHE/<task>/train``)."""
+    from pwbench.paths import cache_root
+
+    return cache_root() / task / "train"
+
+
+def validation_split(indices: list[int], count: int) -> tuple[list[int], list[int]]:
+    """(train, validation): the last ``count`` episode indices are held out for validation."""
+    if not 0 <= count < len(indices):
+        raise ValueError(f"cannot hold out {count} of {len(indices)} episodes for validation")
+    ordered = sorted(indices)
+    return ordered[: len(ordered) - count], ordered[len(ordered) - count:]

@@ -1,0 +1,55 @@
+"""``TrainConfig``: the optimisation settings of one run, typed and checked on resume."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+# settings a resumed run may change without changing what is being trained
+RESUMABLE_CHANGES = frozenset({"steps", "minutes", "save_minutes", "threads"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000
+    minutes: float | None = None  # stop (and save) after this much training wall time
+    batch_size: int = 4
+    lr: float = 3e-4
+    warmup: int = 200  # linear warm-up steps
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    ema_decay: float = 0.998  # EMA of the trainable parameters (ramped up as (1+t)/(10+t))
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 1
+    device: str = "cpu"
+    save_minutes: float = 3.0
+
+    def __post_init__(self) -> None:
+        checks = {"steps": self.steps >= 0, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+                  "warmup": self.warmup >= 1, "ema_decay": 0 <= self.ema_decay < 1, "grad_clip": self.grad_clip > 0,
+                  "threads": self.threads >= 1, "save_minutes": self.save_minutes > 0}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid TrainConfig values: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
+        values = dict(d)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+    def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """Fields that differ and are not allowed to differ on resume."""
+        a, b = self.as_dict(), other.as_dict()
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES}

@@ -1,0 +1,149 @@
+"""The training loop: AdamW + warm-up, EMA, clipping, atomic bit-exact checkpoints, loss plot.
+
+Everything random in a step comes from two generators the loop owns and checkpoints: a numpy
+``Generator`` for the batch draw (``TrainTask.batch``) and a ``torch.Generator`` for the noise
+(``TrainTask.loss``). ``checkpoint.pt`` holds the model, the EMA, the optimiser, both generator
+states, torch's global RNG, the step, the loss history and the ``TrainConfig``; it is written
+temp-then-rename every ``save_minutes`` and at the end, and read with ``weights_only=True``.
+Resuming from it continues the same sequence of batches, noise and updates bit for bit (on CPU;
+``tests/train/test_loop.py`` compares the parameters of a split run with an unbroken one).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from pwbench.errors import PwbenchError
+from pwbench.io import atomic_write_bytes
+from pwbench.train.config import TrainConfig
+from pwbench.train.plot import plot_losses
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainTask(Protocol):
+    """What a model family hands the loop (the hooks)."""
+
+    name: str
+    module: nn.Module  # the whole model; its state dict is checkpointed
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        """Named parameters the optimiser updates (everything else stays frozen)."""
+
+    def batch(self, rng: np.random.Generator, size: int) -> Any:
+        """One batch, drawn only from ``rng`` (the loop checkpoints its state)."""
+
+    def loss(self, batch: Any, generator: torch.Generator) -> torch.Tensor:
+        """Scalar loss; all noise from ``generator``."""
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-able facts about the data and fitted statistics, stored in the checkpoint."""
+
+
+@dataclass
+class TrainState:
+    step: int
+    seconds: float
+    losses: list[float]
+
+
+def read_checkpoint(out: str | Path) -> dict[str, Any] | None:
+    path = Path(out) / CHECKPOINT
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def ema_state_dict(module: nn.Module, ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The module's state dict with the trainable parameters replaced by their EMA."""
+    state = dict(ckpt["model"])
+    state.update(ckpt["ema"])
+    return state
+
+
+def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[str, Any] | None = None,
+          progress: bool = True) -> TrainState:
+    """Train ``task`` until ``config.steps`` (or ``config.minutes``); returns the final state.
+
+    ``resume``: a checkpoint from :func:`read_checkpoint` of the same run (its settings must
+    match, except the step/time budget). The module must already hold the checkpoint's weights
+    or be freshly initialised; the loop loads them again to be sure.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    module = task.module
+    named = task.trainable()
+    params = [p for _, p in named]
+    opt = torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    ema = {n: p.detach().clone() for n, p in named}
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator(device=config.device).manual_seed(config.seed)
+    state = TrainState(0, 0.0, [])
+    if resume is not None:
+        diff = TrainConfig.from_dict(resume["config"]).differences(config)
+        if diff:
+            raise PwbenchError(f"cannot resume {out / CHECKPOINT}: settings differ "
+                               + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items()))
+        if resume["task"] != task.name:
+            raise PwbenchError(f"cannot resume {out / CHECKPOINT}: it trains {resume['task']!r}, not {task.name!r}")
+        module.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["opt"])
+        ema = {n: t.to(config.device) for n, t in resume["ema"].items()}
+        rng.bit_generator.state = resume["np_rng"]
+        gen.set_state(resume["noise_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        state = TrainState(resume["step"], resume["seconds"], list(resume["losses"]))
+
+    def save() -> None:
+        snap = {"task": task.name, "config": config.as_dict(), "facts": task.facts(),
+                "model": module.state_dict(), "ema": ema, "opt": opt.state_dict(), "step": state.step,
+                "seconds": state.seconds, "losses": state.losses, "np_rng": rng.bit_generator.state,
+                "noise_rng": gen.get_state(), "torch_rng": torch.get_rng_state()}
+        buf = io.BytesIO()
+        torch.save(snap, buf)
+        atomic_write_bytes(out / CHECKPOINT, buf.getvalue())
+        plot_losses(state.losses, out / "loss.png", f"{task.name} ({state.step} steps)")
+
+    module.train()
+    t_save = time.monotonic()
+    t0 = time.monotonic() - state.seconds
+    bar = tqdm(total=config.steps, initial=state.step, desc=f"train {task.name}", dynamic_ncols=True,
+               disable=not progress)
+    while state.step < config.steps:
+        if config.minutes is not None and time.monotonic() - t0 > config.minutes * 60:
+            break
+        for group in opt.param_groups:
+            group["lr"] = config.lr * min(1.0, (state.step + 1) / config.warmup)
+        loss = task.loss(task.batch(rng, config.batch_size), gen)
+        if not torch.isfinite(loss):
+            raise PwbenchError(f"{task.name}: non-finite loss {loss.item()} at step {state.step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        opt.step()
+        decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
+        with torch.no_grad():
+            for n, p in named:
+                ema[n].lerp_(p.detach(), 1 - decay)
+        state.step += 1
+        state.losses.append(float(loss.item()))
+        state.seconds = time.monotonic() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(state.losses[-50:]):.4f}")
+        if time.monotonic() - t_save > config.save_minutes * 60:
+            save()
+            t_save = time.monotonic()
+    bar.close()
+    save()
+    return state
