@@ -1,12 +1,15 @@
-"""Speed of the small Ctrl-World (shipped droid-sim weights) on CPU: rollout and training step.
+"""Speed of the small Ctrl-World (shipped droid-sim weights) on CPU: the 16-clip rollout and a training step.
 
-Rollout: one 56-frame clip (14 steps of 4 new frames; each step samples 5 frames x 3 views with
-6 history frames and CFG, i.e. two 11-frame UNet passes per sampler step, plus the decode), timed
-per chunk by the adapter itself (``model.chunk_seconds``). Content does not change the cost, so
-the context is a fixed random frame. Training: one optimiser step of batch 4 on random latents.
+Rollout: the eval's shape — 16 clips x 56 frames (14 steps of 4 new frames; each step samples 5
+frames x 3 views with 6 history frames, one 11-frame UNet pass per sampler step since the small
+recipe has no CFG, plus the decode) — rolled out clip by clip (batch 1, what `pwbench run` does
+by default) and in lockstep (batch 16, `pwbench run --batch 16`), side by side in one session on
+the same contexts. Content does not change the cost, so contexts are fixed random frames.
+Training: one optimiser step of batch 4 on random latents and pose features.
 
-Run: ``.venv/bin/pytest benchmarks/test_ctrl_world_speed.py``. Threads: ``PWBENCH_BENCH_THREADS``
-(default 1, so that numbers on a shared machine are comparable). Figures: docs/performance.md.
+Run: ``PWBENCH_BENCH_THREADS=2 .venv/bin/pytest benchmarks/test_ctrl_world_speed.py``
+(threads default 1, so that numbers on a shared machine are comparable). Figures:
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -20,42 +23,47 @@ import torch
 from baselines.ctrl_world.adapter import CHUNK, build
 from baselines.ctrl_world.checkpoint import WeightsMissing
 from baselines.ctrl_world.config import SMALL
-from baselines.ctrl_world.edm import training_loss
+from baselines.ctrl_world.loss import training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from pwbench import protocol
 from pwbench.models.base import RolloutContext
 
 FRAMES = protocol.HORIZON_GRID["11s"]
+CLIPS = 16
 THREADS = int(os.environ.get("PWBENCH_BENCH_THREADS", "1"))
 
 
-def context(seed: int = 0) -> RolloutContext:
+def context(seed: int) -> RolloutContext:
     h, w = protocol.TASKS["droid-sim"].resolution
-    frame = np.random.default_rng(seed).integers(0, 256, (1, h, w, 3), dtype=np.uint8)
-    pose = np.zeros((FRAMES + 1, 7), np.float32)
-    return RolloutContext(clip_id="bench", frames={v: frame for v in protocol.VIEWS}, state=pose[:1],
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+    pose = np.tile(np.array([0.45, 0.0, 0.2, 3.14, 0.0, 0.0, 0.2], np.float32), (FRAMES + 1, 1))
+    pose[:, :3] += np.cumsum(rng.normal(0, 0.005, (FRAMES + 1, 3)), 0).astype(np.float32)
+    return RolloutContext(clip_id=f"bench{seed}", frames={v: frame for v in protocol.VIEWS}, state=pose[:1],
                           joints=pose[:1], instruction="pick up the cube", seed=seed, horizon=FRAMES,
                           future_actions=pose[1:], future_joints=pose[1:])
 
 
-@pytest.mark.parametrize("num_steps", [SMALL.num_steps, 10])
-def test_small_rollout(benchmark, num_steps: int) -> None:
+@pytest.mark.parametrize("batch", [1, CLIPS])
+def test_small_rollout_16_clips(benchmark, batch: int) -> None:
     torch.set_num_threads(THREADS)
     try:
-        model = build(protocol.TASKS["droid-sim"], num_steps=num_steps)
+        model = build(protocol.TASKS["droid-sim"])
     except WeightsMissing as err:
         pytest.skip(str(err))
-    ctx = context()
+    contexts = [context(s) for s in range(CLIPS)]
 
     def rollout() -> None:
-        model.reset(ctx)
-        for start in range(0, FRAMES, CHUNK):
-            model.step(ctx.future_actions[start:start + CHUNK], ctx.future_joints[start:start + CHUNK])
+        for lo in range(0, CLIPS, batch):
+            group = contexts[lo:lo + batch]
+            model.reset_batch(group)
+            for start in range(0, FRAMES, CHUNK):
+                model.step_batch([c.future_actions[start:start + CHUNK] for c in group],
+                                 [c.future_joints[start:start + CHUNK] for c in group])
 
-    benchmark.pedantic(rollout, rounds=2, iterations=1, warmup_rounds=0)
-    chunk_s = float(np.median(model.chunk_seconds))
-    benchmark.extra_info.update(threads=THREADS, num_steps=num_steps, median_chunk_s=chunk_s,
-                                frames_per_s=CHUNK / chunk_s)
+    benchmark.pedantic(rollout, rounds=1, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(threads=THREADS, batch=batch, clips=CLIPS, frames=FRAMES,
+                                num_steps=SMALL.num_steps, frames_per_s=CLIPS * FRAMES / benchmark.stats["mean"])
 
 
 def test_small_train_step(benchmark) -> None:
@@ -65,13 +73,14 @@ def test_small_train_step(benchmark) -> None:
     h, w = SMALL.latent_hw
     frames = SMALL.num_history + SMALL.num_frames
     latents = torch.randn(4, frames, SMALL.vae.latent_channels, h, w)
-    poses = torch.rand(4, frames, 7) * 2 - 1
+    feats = torch.rand(4, frames, SMALL.action_dim) * 2 - 1
     text = torch.randn(4, SMALL.text.projection_dim)
     params = [p for n, p in model.named_parameters() if n.startswith(("unet.", "action_encoder."))]
     opt = torch.optim.AdamW(params, lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
 
     def step() -> None:
-        loss = training_loss(model, latents, poses, text)
+        loss = training_loss(model, latents, feats, text, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

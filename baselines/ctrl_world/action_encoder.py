@@ -43,3 +43,28 @@ class ActionEncoder(nn.Module):
 def normalize_bound(pose: torch.Tensor, q01: torch.Tensor, q99: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Per-dimension map of [q01, q99] to [-1, 1], clipped (the original's ``normalize_bound``)."""
     return (2 * (pose - q01) / (q99 - q01 + eps) - 1).clamp(-1.0, 1.0)
+
+
+class PoseEncoder:
+    """Raw poses -> the action encoder's input, the way the variant was trained.
+
+    ``bound`` (official): :func:`normalize_bound` with the DROID percentiles. ``continuous``
+    (small): :class:`pwbench.diffusion.poses.PoseFeatures` relative to the current pose."""
+
+    def __init__(self, kind: str, q01, q99, delta_scale=None) -> None:
+        self.kind = kind
+        self.q01 = torch.as_tensor(q01, dtype=torch.float32)
+        self.q99 = torch.as_tensor(q99, dtype=torch.float32)
+        self.features = None
+        if kind == "continuous":
+            from pwbench.diffusion.poses import PoseFeatures
+
+            if delta_scale is None:
+                raise ValueError("continuous pose features need the training split's delta_scale")
+            self.features = PoseFeatures(q01, q99, delta_scale)
+
+    def __call__(self, poses: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        """poses (B, F, 7), current (B, 7) raw -> (B, F, action_dim)."""
+        if self.features is not None:
+            return self.features(poses, current[:, None])
+        return normalize_bound(poses, self.q01.to(poses.device), self.q99.to(poses.device))

@@ -10,12 +10,13 @@ reads only the start frame s0 of the context (the buffer is 24 copies of it).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from baselines.ctrl_world.action_encoder import normalize_bound
+from baselines.ctrl_world.action_encoder import PoseEncoder
 from baselines.ctrl_world.checkpoint import DROID_Q01, DROID_Q99, load_official, load_small
 from baselines.ctrl_world.config import CONFIGS
 from baselines.ctrl_world.history import HistoryBuffer
@@ -28,9 +29,9 @@ CHUNK = 4
 
 
 class CtrlWorldModel(WorldModel):
-    def __init__(self, model: CtrlWorld, task: TaskSpec, q01: np.ndarray, q99: np.ndarray,
+    def __init__(self, model: CtrlWorld, task: TaskSpec, poses: PoseEncoder,
                  num_steps: int | None = None, variant: str = "", device: str = "cpu",
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, cond_noise: float | None = None) -> None:
         cfg = model.config
         if (cfg.view_height, cfg.view_width) != tuple(task.resolution):
             raise ValueError(f"{cfg.name} runs at {cfg.view_height}x{cfg.view_width} per view, "
@@ -40,77 +41,123 @@ class CtrlWorldModel(WorldModel):
         self.model = model
         self.device = torch.device(device)
         self.dtype = next(model.unet.parameters()).dtype
-        self.q01 = torch.as_tensor(q01, dtype=torch.float32, device=self.device)
-        self.q99 = torch.as_tensor(q99, dtype=torch.float32, device=self.device)
-        self.num_steps = int(num_steps or cfg.num_steps)
+        self.poses = poses
+        self.num_steps = cfg.num_steps if num_steps is None else int(num_steps)
+        if self.num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {self.num_steps}")
+        self.cond_noise = cfg.noise_aug_infer if cond_noise is None else float(cond_noise)
+        if self.cond_noise < 0:
+            raise ValueError(f"cond_noise must be >= 0, got {self.cond_noise}")
         self.views = tuple(task.views)
         self.spec = ModelSpec(
             name="ctrl-world", variant=variant, resolution=tuple(task.resolution), chunk_size=CHUNK,
             views=self.views, context_frames=1,
             num_parameters=sum(p.numel() for p in model.parameters()),
             description="Ctrl-World (arXiv 2510.10125): SVD spatio-temporal UNet with frame-level pose "
-                        "conditioning, 3 views stacked, memory [0,0,-8,-6,-4,-2], EDM Euler sampler + CFG 1->2",
-            extra={"num_steps": self.num_steps, "history_idx": list(cfg.history_idx), **(extra or {})},
+                        "conditioning, 3 views stacked, memory [0,0,-8,-6,-4,-2], EDM Euler sampler"
+                        + (" + CFG 1->2" if cfg.max_guidance > 1 else "")
+                        + (", residual small recipe" if cfg.residual else ""),
+            extra={"num_steps": self.num_steps, "cond_noise": self.cond_noise, "history_idx": list(cfg.history_idx),
+                   **(extra or {})},
         )
-        self.buffer = HistoryBuffer(cfg.history_idx)
+        self.clips: list[_ClipState] = []
         self.chunk_seconds: list[float] = []
-        self._gen: torch.Generator | None = None
-        self._text: torch.Tensor | None = None
 
     def _pixels(self, frames: dict[str, np.ndarray]) -> torch.Tensor:
         """{view: uint8 (T, H, W, 3)} -> (T, V, 3, H, W) in [-1, 1]."""
         x = np.stack([frames[v] for v in self.views], axis=1)
         return torch.from_numpy(x).to(self.device).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
 
+    @property
+    def buffer(self) -> HistoryBuffer:
+        """The memory of the (first) clip being rolled out."""
+        return self.clips[0].buffer
+
     def reset(self, context: RolloutContext) -> None:
-        self._gen = torch.Generator(device=self.device).manual_seed(int(context.seed))
-        current = {v: context.frames[v][-1:] for v in self.views}
-        latent = self.model.encode_views(self._pixels(current), generator=self._gen)[0].to(self.dtype)
-        pose = torch.as_tensor(np.asarray(context.state[-1], dtype=np.float32), device=self.device)
-        self.buffer.reset(latent, pose, self.model.config.buffer_prefill)
-        self._text = self.model.text_embeds([context.instruction]).to(self.dtype)
-        self.chunk_seconds = []
+        self.reset_batch([context])
 
     def step(self, actions: np.ndarray, joints: np.ndarray) -> Frames:
-        if self._gen is None:
+        return self.step_batch([actions], [joints])[0]
+
+    def reset_batch(self, contexts: list[RolloutContext]) -> None:
+        """Start several clips, each with its own seed, memory and instruction."""
+        self.clips = []
+        for context in contexts:
+            gen = torch.Generator(device=self.device).manual_seed(int(context.seed))
+            current = {v: context.frames[v][-1:] for v in self.views}
+            latent = self.model.encode_views(self._pixels(current), generator=gen)[0].to(self.dtype)
+            pose = torch.as_tensor(np.asarray(context.state[-1], dtype=np.float32), device=self.device)
+            buffer = HistoryBuffer(self.model.config.history_idx)
+            buffer.reset(latent, pose, self.model.config.buffer_prefill)
+            text = self.model.text_embeds([context.instruction]).to(self.dtype)
+            self.clips.append(_ClipState(buffer, gen, text))
+        self.chunk_seconds = []
+
+    def step_batch(self, actions: list[np.ndarray], joints: list[np.ndarray]) -> list[Frames]:
+        """One chunk for every clip, through one batched UNet call per sampler step. Each clip's
+        noise comes from its own generator, so a clip's result does not depend on its batch
+        neighbours; it is bit-identical only to runs of the same batch size (float rounding)."""
+        if not self.clips:
             raise RuntimeError("step() before reset()")
-        n = len(actions)
-        if not 1 <= n <= CHUNK:
-            raise ValueError(f"Ctrl-World steps 1..{CHUNK} frames at a time, got {n}")
+        if len(actions) != len(self.clips):
+            raise ValueError(f"{len(actions)} action chunks for {len(self.clips)} clips")
+        counts = {len(a) for a in actions}
+        if len(counts) != 1 or not 1 <= (n := counts.pop()) <= CHUNK:
+            raise ValueError(f"Ctrl-World steps 1..{CHUNK} frames at a time, the same for every clip")
         start = time.perf_counter()
-        acts = np.asarray(actions, dtype=np.float32)
-        acts = np.concatenate([acts, np.repeat(acts[-1:], CHUNK - n, axis=0)])  # pad a short last chunk
-        cur_latent, cur_pose = self.buffer.current
-        hist_latents, hist_poses = self.buffer.gather()
-        chunk_poses = torch.cat([cur_pose[None], torch.from_numpy(acts).to(self.device)])
-        poses = normalize_bound(torch.cat([hist_poses, chunk_poses]), self.q01, self.q99)[None]
-        latents = self.model.predict_chunk(cur_latent[None], hist_latents[None], poses, self._text,
-                                           self._gen, num_steps=self.num_steps)[0]
-        self.buffer.push(latents[-1], chunk_poses[-1])
-        pix = self.model.decode_views(latents[1:1 + n])
-        out = ((pix.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
+        current, history, feats, chunk_poses = [], [], [], []
+        for clip, acts in zip(self.clips, actions, strict=True):
+            acts = np.asarray(acts, dtype=np.float32)
+            acts = np.concatenate([acts, np.repeat(acts[-1:], CHUNK - n, axis=0)])  # pad a short last chunk
+            cur_latent, cur_pose = clip.buffer.current
+            hist_latents, hist_poses = clip.buffer.gather()
+            poses = torch.cat([cur_pose[None], torch.from_numpy(acts).to(self.device)])
+            feats.append(self.poses(torch.cat([hist_poses, poses])[None], cur_pose[None]).to(self.device)[0])
+            current.append(cur_latent)
+            history.append(hist_latents)
+            chunk_poses.append(poses)
+        text = torch.cat([c.text for c in self.clips])
+        latents = self.model.predict_chunk(torch.stack(current), torch.stack(history), torch.stack(feats), text,
+                                           [c.generator for c in self.clips], num_steps=self.num_steps,
+                                           cond_noise=self.cond_noise)
+        outputs = []
+        for clip, lat, poses in zip(self.clips, latents, chunk_poses, strict=True):
+            clip.buffer.push(lat[-1], poses[-1])
+            pix = self.model.decode_views(lat[1:1 + n])
+            out = ((pix.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
+            outputs.append({v: out[i] for i, v in enumerate(self.views)})
         self.chunk_seconds.append(time.perf_counter() - start)
-        return {v: out[i] for i, v in enumerate(self.views)}
+        return outputs
+
+
+@dataclass
+class _ClipState:
+    buffer: HistoryBuffer
+    generator: torch.Generator
+    text: torch.Tensor  # (1, P)
 
 
 def build(task: TaskSpec, device: str = "cpu", **options: Any) -> WorldModel:
     """pwbench factory: ``droid-sim`` -> shipped small weights; ``droid`` -> official checkpoint.
 
-    Options: ``num_steps`` (sampler steps; default 50 official, 3 small), ``weights`` (path
-    override), ``threads`` (torch CPU threads).
+    Options: ``num_steps`` (sampler steps; default 50 official, 3 small), ``cond_noise`` (the
+    condition frame's noise level at inference; default the config's ``noise_aug_infer``),
+    ``weights`` (path override), ``threads`` (torch CPU threads).
     """
     if task.name not in CONFIGS:
         raise ValueError(f"ctrl-world has variants for tasks {sorted(CONFIGS)}, not {task.name!r}")
     if "threads" in options:
         torch.set_num_threads(int(options["threads"]))
-    num_steps = options.get("num_steps")
+    num_steps, cond_noise = options.get("num_steps"), options.get("cond_noise")
     if task.name == "droid":
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         model = load_official(device=device, dtype=dtype, weights=options.get("weights"))
-        return CtrlWorldModel(model, task, np.array(DROID_Q01), np.array(DROID_Q99), num_steps,
-                              variant="official-droid", device=device)
+        poses = PoseEncoder("bound", DROID_Q01, DROID_Q99)
+        return CtrlWorldModel(model, task, poses, num_steps, variant="official-droid", device=device,
+                              cond_noise=cond_noise)
     model, meta = load_small(options.get("weights"), device=device)
+    poses = PoseEncoder(model.config.pose_features, meta["pose_q01"], meta["pose_q99"], meta.get("pose_delta_scale"))
     extra = {k: meta[k] for k in ("train_steps", "seed") if k in meta}
     extra["train_episodes"] = len(meta.get("train_episodes", []))
-    return CtrlWorldModel(model, task, np.array(meta["pose_q01"]), np.array(meta["pose_q99"]), num_steps,
-                          variant="small-droid-sim", device=device, extra=extra)
+    return CtrlWorldModel(model, task, poses, num_steps, variant="small-droid-sim", device=device, extra=extra,
+                          cond_noise=cond_noise)

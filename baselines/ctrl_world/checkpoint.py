@@ -48,6 +48,10 @@ class WeightsMissing(PwbenchError, FileNotFoundError):
     """Weights are not on this machine (and could not be fetched); the message says how to get them."""
 
 
+class WeightsMismatch(PwbenchError, ValueError):
+    """Weights exist but belong to another configuration (names or shapes differ)."""
+
+
 def _hub_file(repo: str, filename: str) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
@@ -144,5 +148,11 @@ def load_small(folder: str | Path | None = None, config: CtrlWorldConfig = SMALL
             meta.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
             state.update({k: f.get_tensor(k) for k in f.keys()})
     model = CtrlWorld(config)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise WeightsMismatch(f"the weights in {folder} do not fit the {config.name} configuration "
+                              f"(trained as {meta.get('config', '?')!r}, {meta.get('train_steps', '?')} steps): "
+                              f"{first}. Retrain with `pwbench train ctrl-world --task droid-sim`.") from err
     return model.to(device).eval(), meta

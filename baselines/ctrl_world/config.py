@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pwbench.diffusion.schedule import KarrasSchedule, LogNormalSigma
+
 # The history pattern of the original replay/keyboard scripts: indices into a buffer that holds
 # one 3-view latent per rollout step (the last predicted frame of each chunk).
 HISTORY_IDX: tuple[int, ...] = (0, 0, -8, -6, -4, -2)
@@ -122,13 +124,19 @@ class CtrlWorldConfig:
     sigma_max: float = 700.0
     rho: float = 7.0
     min_guidance: float = 1.0
-    max_guidance: float = 2.0
+    max_guidance: float = 2.0  # 1.0: no classifier-free guidance (one network call per step)
     # training (EDM, as in CrtlWorld.forward)
-    p_mean: float = 0.7
-    p_std: float = 1.6
+    train_sigma: LogNormalSigma = LogNormalSigma(p_mean=0.7, p_std=1.6)
     history_sigma_std: float = 0.3
     cond_sigma_max: float = 0.2
     uncond_prob: float = 0.05
+    # the small-model recipe (pwbench.diffusion); the official values reproduce the original
+    sigma_data: float = 1.0  # EDM sigma_data of what is diffused (SVD: 1)
+    residual: bool = False  # diffuse z_future - z_current, history given as residuals too
+    zero_init_output: bool = False  # conv_out starts at 0: the network's raw output is 0
+    pose_features: str = "bound"  # "bound": normalize_bound of the 7-D pose; "continuous": PoseFeatures
+    cond_noise_time_id: bool = False  # tell the UNet the condition frame's noise level (SVD's noise_aug id)
+    windows: str = "original"  # training windows: the original loader's, or the rollout's memory pattern
 
     def __post_init__(self) -> None:
         if self.unet.in_channels != 2 * self.vae.latent_channels:
@@ -141,6 +149,18 @@ class CtrlWorldConfig:
             raise ValueError(f"{self.name}: the text embedding is tiled to the token width")
         if self.view_height % self.vae.patch or self.view_width % self.vae.patch:
             raise ValueError(f"{self.name}: view size must be a multiple of the latent factor")
+        if self.pose_features not in ("bound", "continuous"):
+            raise ValueError(f"{self.name}: pose_features must be 'bound' or 'continuous'")
+        if self.windows not in ("original", "rollout"):
+            raise ValueError(f"{self.name}: windows must be 'original' or 'rollout'")
+        expected_dim = 7 if self.pose_features == "bound" else 17
+        if self.action_dim != expected_dim:
+            raise ValueError(f"{self.name}: {self.pose_features} poses have {expected_dim} features, "
+                             f"action_dim is {self.action_dim}")
+        self.schedule(self.num_steps)  # validates the sampler settings
+
+    def schedule(self, num_steps: int | None = None) -> KarrasSchedule:
+        return KarrasSchedule(num_steps or self.num_steps, self.sigma_min, self.sigma_max, self.rho)
 
     @property
     def latent_hw(self) -> tuple[int, int]:
@@ -174,17 +194,34 @@ SMALL = CtrlWorldConfig(
         num_frames=11,
     ),
     vae=VAEConfig(kind="patch-pca", latent_channels=48, patch=8, scaling_factor=1.0,
-                  block_out_channels=(), layers_per_block=0, sample_size=0),
+                  block_out_channels=(), layers_per_block=0, sample_size=0, whiten=False),
     text=CLIPTextSize(vocab_size=4096, hidden_size=64, intermediate_size=128, projection_dim=64,
                       num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=32,
                       bos_token_id=4094, eos_token_id=4095, pad_token_id=4095),
     vision=CLIPVisionSize(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=1,
                           num_attention_heads=2, image_size=32, patch_size=16),
     tokenizer="hash",
+    action_dim=17,
     action_hidden=128,
     view_height=96,
     view_width=160,
-    num_steps=3,  # chosen on train rollouts: the best LPIPS of {2, 3, 5, 10} (model card)
+    # DIAMOND's few-step EDM (eloialonso/diamond): sigma_data 0.5, training sigma log-normal(-0.4, 1.2)
+    # clipped to [0.002, 20], 3 Euler steps from sigma 5. The codec scales latents so the residual std
+    # is sigma_data (measured on the train split, see train.py), so these numbers apply as published.
+    num_steps=3,
+    sigma_min=0.002,
+    sigma_max=5.0,
+    max_guidance=1.0,
+    train_sigma=LogNormalSigma(p_mean=-0.4, p_std=1.2, clip_min=0.002, clip_max=20.0),
+    uncond_prob=0.0,  # CFG off: it changed nothing measurable and doubles the cost (issue #8 review)
+    history_sigma_std=0.3,
+    cond_sigma_max=0.3,
+    sigma_data=0.5,
+    residual=True,
+    zero_init_output=True,
+    pose_features="continuous",
+    cond_noise_time_id=True,
+    windows="rollout",
 )
 
 CONFIGS: dict[str, CtrlWorldConfig] = {"droid": FULL, "droid-sim": SMALL}

@@ -2,9 +2,14 @@
 
 State-dict prefixes are exactly the original's: ``unet.``, ``vae.``, ``image_encoder.``,
 ``text_encoder.``, ``action_encoder.``. The image encoder is held (the official checkpoint
-carries it) but unused: Ctrl-World replaces SVD's CLIP image context by action tokens.
-Views are encoded separately and stacked along the latent height (view 0 on top), so the UNet's
-spatial attention sees all cameras at once; they are split again before decoding.
+carries it) but unused: Ctrl-World replaces SVD's CLIP image context by action tokens. Views go
+through :class:`pwbench.diffusion.codec.MultiViewCodec` (encoded separately, stacked along the
+latent height, view 0 on top), so the UNet's spatial attention sees all cameras at once.
+
+One network input builder (:meth:`CtrlWorld.unet_input`) serves training and sampling: clean (or
+lightly noised) history slots, then the c_in-scaled noisy chunk slots, with the current frame's
+raw code concatenated on channels to every slot. With ``config.residual`` the chunk and history
+slots hold the change from the current frame (:mod:`pwbench.diffusion.residual`).
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from baselines.ctrl_world.action_encoder import ActionEncoder
-from baselines.ctrl_world.autoencoder import PatchPCAAutoencoder
 from baselines.ctrl_world.config import CtrlWorldConfig, VAEConfig
-from baselines.ctrl_world.sampler import sample
 from baselines.ctrl_world.text import HashTokenizer
 from baselines.ctrl_world.unet import FrameLevelUNet
-
-SVD_DECODE_CHUNK = 7  # decode_chunk_size of the original; the temporal decoder sees these frames together
+from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
+from pwbench.diffusion.edm import initial_noise_scale, precondition
+from pwbench.diffusion.residual import from_residual, to_residual, zero_init_
+from pwbench.diffusion.sampler import Trajectory, euler_sample
 
 
 def build_vae(size: VAEConfig) -> nn.Module:
@@ -48,20 +53,23 @@ class CtrlWorld(nn.Module):
         self.action_encoder = ActionEncoder(config.action_dim, config.action_hidden)
         for frozen in (self.vae, self.image_encoder, self.text_encoder):
             frozen.requires_grad_(False)
+        if config.zero_init_output:
+            zero_init_(self.unet.conv_out)
+        self.codec = MultiViewCodec(codec_for(self.vae), config.num_views)  # a view of self.vae, no weights
         self.tokenize: Callable[[list[str]], dict[str, torch.Tensor]] | None = (
             HashTokenizer(config.text) if config.tokenizer == "hash" else None)
 
     # -- conditioning ------------------------------------------------------------------------
     @property
     def scaling_factor(self) -> float:
-        if isinstance(self.vae, PatchPCAAutoencoder):
-            return float(self.vae.scaling_factor)
-        return float(self.vae.config.scaling_factor)
+        return self.codec.scaling_factor
 
-    def time_ids(self, bsz: int, noise_aug: float, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    def time_ids(self, bsz: int, noise_aug: float | torch.Tensor, dtype: torch.dtype,
+                 device: torch.device | str) -> torch.Tensor:
         """SVD's added_time_ids: (fps, motion_bucket_id, noise_aug_strength) per sample."""
-        row = torch.tensor([[self.config.fps, self.config.motion_bucket_id, noise_aug]], dtype=dtype, device=device)
-        return row.expand(bsz, -1)
+        aug = torch.as_tensor(noise_aug, dtype=dtype, device=device).reshape(-1).expand(bsz)
+        fixed = torch.tensor([self.config.fps, self.config.motion_bucket_id], dtype=dtype, device=device)
+        return torch.cat([fixed.expand(bsz, -1), aug[:, None]], dim=1)
 
     @torch.no_grad()
     def text_embeds(self, instructions: list[str]) -> torch.Tensor:
@@ -72,55 +80,93 @@ class CtrlWorld(nn.Module):
         return self.text_encoder(**inputs).text_embeds
 
     # -- pixels <-> stacked latents -------------------------------------------------------------
-    @torch.no_grad()
     def encode_views(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(N, V, 3, H, W) in [-1, 1] -> (N, C, V*h, w) scaled latents, views stacked on height."""
-        n, v = pixels.shape[:2]
-        flat = pixels.flatten(0, 1).to(self.vae_dtype)
-        if isinstance(self.vae, PatchPCAAutoencoder):
-            codes = self.vae.encode(flat)
-        else:
-            codes = self.vae.encode(flat).latent_dist.sample(generator)
-        codes = codes * self.scaling_factor
-        codes = codes.reshape(n, v, *codes.shape[1:])  # (N, V, C, h, w)
-        return torch.cat(list(codes.unbind(1)), dim=2)
+        return self.codec.encode_views(pixels, generator)
 
-    @torch.no_grad()
     def decode_views(self, latents: torch.Tensor) -> torch.Tensor:
         """(N, C, V*h, w) scaled -> (N, V, 3, H, W) in [-1, 1] (unclamped)."""
-        n = latents.shape[0]
-        v = self.config.num_views
-        views = torch.stack(latents.chunk(v, dim=2), dim=0)  # (V, N, C, h, w)
-        flat = views.flatten(0, 1).to(self.vae_dtype) / self.scaling_factor
-        if isinstance(self.vae, PatchPCAAutoencoder):
-            pix = self.vae.decode(flat)
-        else:  # the original decodes the (view, frame)-flattened sequence in chunks of 7
-            pix = torch.cat([self.vae.decode(c, num_frames=len(c)).sample for c in flat.split(SVD_DECODE_CHUNK)])
-        return pix.reshape(v, n, *pix.shape[1:]).transpose(0, 1)
+        return self.codec.decode_views(latents)
 
-    @property
-    def vae_dtype(self) -> torch.dtype:
-        tensors = self.vae.buffers() if isinstance(self.vae, PatchPCAAutoencoder) else self.vae.parameters()
-        return next(iter(tensors)).dtype
+    # -- the network ------------------------------------------------------------------------------
+    def unet_input(self, history: torch.Tensor, history_sigma: torch.Tensor | float, noisy: torch.Tensor,
+                   sigma: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """history (B, H, C, h, w) and noisy chunk (B, F, C, h, w) in diffusion space (residuals
+        when ``config.residual``), their noise levels, cond (B, C, h, w) the raw condition code.
+        Each slot is scaled by its c_in; cond is concatenated on channels to every slot."""
+        sd = self.config.sigma_data
+        h_in = history * precondition(torch.as_tensor(history_sigma, device=history.device), sd).c_in
+        x_in = torch.cat([h_in, noisy * precondition(sigma, sd).c_in], dim=1)
+        return torch.cat([x_in, cond[:, None].expand(-1, x_in.shape[1], -1, -1, -1)], dim=2)
+
+    def unet_dtype(self) -> torch.dtype:
+        return self.unet.conv_in.weight.dtype
 
     # -- one chunk ------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_chunk(self, current: torch.Tensor, history: torch.Tensor, poses: torch.Tensor,
-                      text_embeds: torch.Tensor | None, generator: torch.Generator,
-                      num_steps: int | None = None) -> torch.Tensor:
-        """current (B, C, h, w) and history (B, H, C, h, w) scaled latents; poses (B, H+F, 7)
-        normalised. Returns the chunk's (B, F, C, h, w) scaled latents (frame 0 = current)."""
+    def chunk_trajectory(self, current: torch.Tensor, history: torch.Tensor, pose_features: torch.Tensor,
+                         text_embeds: torch.Tensor | None, generator: torch.Generator | list[torch.Generator],
+                         num_steps: int | None = None, cond_noise: float | None = None) -> Trajectory:
+        """Sample one chunk; the trajectory is in diffusion space (residuals when residual).
+
+        current (B, C, h, w) and history (B, H, C, h, w) scaled latents; pose_features
+        (B, H+F, action_dim). ``generator``: one for the batch, or one per row (each row's noise
+        then depends only on its own generator, as if it were sampled alone). ``cond_noise``
+        (default ``config.noise_aug_infer``) is the condition frame's noise level: told to the
+        UNet as SVD's noise_aug id, and with ``config.cond_noise_time_id`` also added to the
+        condition, as in training."""
         cfg = self.config
-        dt = self.unet.conv_in.weight.dtype
-        tokens = self.action_encoder(poses.to(dt), None if text_embeds is None else text_embeds.to(dt))
-        bsz = current.shape[0]
+        dt = self.unet_dtype()
+        bsz, chans, h, w = current.shape
+        dev = current.device
+        tokens = self.action_encoder(pose_features.to(dt), None if text_embeds is None else text_embeds.to(dt))
+        aug = cfg.noise_aug_infer if cond_noise is None else float(cond_noise)
+        cond = current.float()
+        if cfg.cond_noise_time_id and aug > 0:
+            noise = _randn(cond.shape, generator, dev)
+            cond = (cond + aug * noise) / (aug**2 + 1) ** 0.5
+        cond = cond / self.scaling_factor
+        hist = to_residual(history.float(), current.float()) if cfg.residual else history.float()
         guided = cfg.max_guidance > 1.0
-        time_ids = self.time_ids(bsz * (2 if guided else 1), cfg.noise_aug_infer, dt, current.device)
+        if guided:  # the unconditional branch first, fed all-zero tokens
+            tokens = torch.cat([torch.zeros_like(tokens), tokens])
+            hist, cond = torch.cat([hist, hist]), torch.cat([cond, cond])
+        scale = torch.linspace(cfg.min_guidance, cfg.max_guidance, cfg.num_frames, device=dev)
+        scale = scale[None, :, None, None, None]  # per chunk frame
+        time_ids = self.time_ids(tokens.shape[0], aug, dt, dev)
+        nh = hist.shape[1]
 
-        def network(x: torch.Tensor, c_noise: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-            return self.unet(x.to(dt), c_noise, ctx, time_ids, frame_level_cond=True)
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            p = precondition(sigma, cfg.sigma_data)
+            xx = torch.cat([x, x]) if guided else x
+            inp = self.unet_input(hist, 0.0, xx, sigma, cond).to(dt)
+            out = self.unet(inp, p.c_noise.to(dt), tokens, time_ids, frame_level_cond=True)[:, nh:].float()
+            if guided:
+                uncond, condl = out.chunk(2)
+                out = uncond + scale * (condl - uncond)
+            return p.c_skip * x + p.c_out * out
 
-        return sample(network, current=(current / self.scaling_factor).to(dt), history=history.to(dt),
-                      tokens=tokens, num_frames=cfg.num_frames, num_steps=num_steps or cfg.num_steps,
-                      sigma_min=cfg.sigma_min, sigma_max=cfg.sigma_max, rho=cfg.rho,
-                      min_guidance=cfg.min_guidance, max_guidance=cfg.max_guidance, generator=generator)
+        schedule = cfg.schedule(num_steps)
+        x = _randn((bsz, cfg.num_frames, chans, h, w), generator, dev)
+        x = x * initial_noise_scale(schedule.sigma_max, cfg.sigma_data)
+        return euler_sample(denoise, x, schedule.sigmas())
+
+    @torch.no_grad()
+    def predict_chunk(self, current: torch.Tensor, history: torch.Tensor, pose_features: torch.Tensor,
+                      text_embeds: torch.Tensor | None, generator: torch.Generator | list[torch.Generator],
+                      num_steps: int | None = None, cond_noise: float | None = None) -> torch.Tensor:
+        """The chunk's (B, F, C, h, w) scaled latents (frame 0 re-predicts the current frame)."""
+        traj = self.chunk_trajectory(current, history, pose_features, text_embeds, generator, num_steps, cond_noise)
+        out = from_residual(traj.sample, current.float()) if self.config.residual else traj.sample
+        return out.to(self.unet_dtype())
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | list[torch.Generator],
+           device: torch.device | str) -> torch.Tensor:
+    """Float32 normal noise; with a list, row i comes from generator i."""
+    if isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=device, dtype=torch.float32)
+                      for g in generator])

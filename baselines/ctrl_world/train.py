@@ -1,146 +1,151 @@
-"""``pwbench train ctrl-world --task droid-sim``: teacher-forced training of the small variant.
+"""``pwbench train ctrl-world --task droid-sim``: the small variant on the shared training loop.
 
-The objective is the original's (:func:`baselines.ctrl_world.edm.training_loss`): EDM x0 loss on
-the 5 chunk slots, history latents noised with sigma_h ~ N(0, 0.3), condition-frame noise
-U(0, 0.2), all tokens zeroed 5% of the time for CFG. Samples follow the original's DROID loader:
-a random current frame, chunk frames ``skip`` apart (skip 1 or 2), history ``4*skip`` apart
-(all equal to the current frame with probability 0.15), indices clipped to the episode.
-The UNet and action encoder train; the fixed autoencoder is fitted once (closed form) and the
-tiny text tower stays at its seeded initialisation, frozen like CLIP in the original.
+Data: the droid-sim train split (``pwbench data sim --split train``), read by
+:mod:`pwbench.data.train_split` at 5 Hz and 96x160, the last ``--val-episodes`` held out for
+validation (every recipe choice is made on them, never on the eval split). Fitted once, before
+step 0, on the training episodes only: the patch-PCA code, the latent scale (so the residual
+z[t+k] - z[t], k = 1..4, has std sigma_data), the pose percentiles and the pose-change scale.
+Episodes are then encoded once; windows follow :mod:`baselines.ctrl_world.windows`; the loss is
+:func:`baselines.ctrl_world.loss.training_loss`; the loop (AdamW, warm-up, EMA, clipping,
+bit-exact resume, loss plot) is :func:`pwbench.train.loop.train`.
 
-Resumable: ``checkpoint.pt`` in ``--out`` is rewritten atomically every ``--save-minutes``
-and at the end; ``--resume`` continues from it bit-for-bit in data order and noise. The data
-folder is rescanned every ``--rescan-minutes`` so a train split still being generated adds
-episodes as they appear. ``--export DIR`` writes the EMA weights as safetensors + loss plot.
+``--export DIR`` writes the EMA weights as safetensors shards (< 20 MB each) with the fitted
+statistics and training facts in their metadata, plus ``training.json`` and ``loss.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from baselines.ctrl_world.action_encoder import normalize_bound
+from baselines.ctrl_world.action_encoder import PoseEncoder
 from baselines.ctrl_world.checkpoint import save_small
 from baselines.ctrl_world.config import CONFIGS, CtrlWorldConfig
-from baselines.ctrl_world.data import CachedEpisode, load_episodes, pose_percentiles
-from baselines.ctrl_world.edm import training_loss
+from baselines.ctrl_world.loss import training_loss
 from baselines.ctrl_world.model import CtrlWorld
-
-DEFAULT_DATA = os.environ.get("PWBENCH_CTRL_WORLD_TRAIN_DATA", "data/droid-sim-train")
+from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
+from pwbench.data.train_split import TrainEpisode, default_train_dir, load_episodes, validation_split
+from pwbench.diffusion.poses import delta_scale_from_episodes
+from pwbench.train.config import TrainConfig
+from pwbench.train.loop import ema_state_dict, read_checkpoint, train
+from pwbench.train.plot import plot_losses
+from pwbench.train.windows import EncodedEpisode, WindowSampler
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
+    d = TrainConfig()
     p = argparse.ArgumentParser(prog="pwbench train ctrl-world", description=__doc__.splitlines()[0])
     p.add_argument("--task", default="droid-sim", choices=["droid-sim"], help="only the small variant trains here")
-    p.add_argument("--data", default=DEFAULT_DATA, help="droid-sim train split (LeRobot v2.1 folder)")
-    p.add_argument("--out", default="runs/ctrl-world-droid-sim", help="checkpoint, cache, logs")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this wall time")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--ema", type=float, default=0.998)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu only)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--save-minutes", type=float, default=3.0)
-    p.add_argument("--rescan-minutes", type=float, default=8.0)
-    p.add_argument("--max-episodes", type=int, default=None)
+    p.add_argument("--data", default=None, help="droid-sim train split (default $PWBENCH_CACHE/droid-sim/train)")
+    p.add_argument("--out", default="runs/ctrl-world-droid-sim", help="checkpoint, episode cache, loss plot")
+    p.add_argument("--val-episodes", type=int, default=20, help="last episodes held out for validation")
+    p.add_argument("--max-episodes", type=int, default=None, help="use only the first N episodes of the split")
+    for name in ("steps", "batch_size", "warmup", "seed", "threads"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in ("lr", "ema", "weight_decay", "grad_clip", "save_minutes"):
+        field = "ema_decay" if name == "ema" else name
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, field))
+    p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this training wall time")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--export", default=None, metavar="DIR", help="write safetensors from the checkpoint and exit")
     return p.parse_args(argv)
 
 
-class Sampler:
-    """Draws teacher-forced training windows from pre-encoded episodes."""
-
-    def __init__(self, cfg: CtrlWorldConfig, q01: np.ndarray, q99: np.ndarray) -> None:
-        self.cfg = cfg
-        self.q01 = torch.as_tensor(q01, dtype=torch.float32)
-        self.q99 = torch.as_tensor(q99, dtype=torch.float32)
-        self.latents: list[torch.Tensor] = []  # (T, C, h, w) scaled
-        self.poses: list[torch.Tensor] = []  # (T, 7) normalised
-        self.text: list[torch.Tensor] = []  # (P,)
-        self.indices: list[int] = []
-
-    def add(self, model: CtrlWorld, episodes: list[CachedEpisode]) -> None:
-        dev = model.unet.conv_in.weight.device  # latents live on the CPU, batches move to the model
-        for ep in episodes:
-            if ep.index in self.indices or len(ep.pose) < 2:
-                continue
-            pix = torch.from_numpy(ep.frames).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
-            self.latents.append(torch.cat([model.encode_views(c.to(dev)).cpu() for c in pix.split(64)]))
-            self.poses.append(normalize_bound(torch.from_numpy(ep.pose), self.q01, self.q99))
-            self.text.append(model.text_embeds([ep.instruction])[0].cpu())
-            self.indices.append(ep.index)
-
-    def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        cfg = self.cfg
-        lengths = np.array([len(p) for p in self.poses])
-        lat, pos, txt = [], [], []
-        for _ in range(size):
-            e = int(rng.choice(len(lengths), p=lengths / lengths.sum()))
-            t_len = lengths[e]
-            now = int(rng.integers(0, t_len - 1))
-            skip = int(rng.integers(1, 3))
-            skip_his = 0 if rng.random() < 0.15 else 4 * skip
-            ids = [now - i * skip_his for i in range(cfg.num_history, 0, -1)] + [now]
-            ids += [now + i * skip for i in range(1, cfg.num_frames)]
-            ids = np.clip(ids, 0, t_len - 1)
-            lat.append(self.latents[e][ids])
-            pos.append(self.poses[e][ids])
-            txt.append(self.text[e])
-        return torch.stack(lat), torch.stack(pos), torch.stack(txt)
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
+                       warmup=args.warmup, weight_decay=args.weight_decay, ema_decay=args.ema,
+                       grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
+                       save_minutes=args.save_minutes)
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+def fit_statistics(model: CtrlWorld, episodes: list[TrainEpisode], data: Path, seed: int) -> dict[str, Any]:
+    """Fit the codec and pose statistics on the training episodes (closed form, deterministic)."""
+    cfg = model.config
+    frames = np.concatenate([e.frames for e in episodes]).reshape(-1, *episodes[0].frames.shape[2:])
+    kept = model.vae.fit(frames, seed=seed)
+    facts: dict[str, Any] = {"pca_variance": kept}
+    if cfg.residual:  # scale latents so the diffused residual has std sigma_data
+        model.vae.scaling_factor.fill_(1.0)
+        diffs = []
+        for e in episodes[:: max(1, len(episodes) // 40)]:
+            z = _encode(model, e)
+            diffs += [(z[k:] - z[:-k]).flatten() for k in range(1, cfg.num_frames)]
+        raw_std = float(torch.cat(diffs).double().std())
+        model.vae.scaling_factor.fill_(cfg.sigma_data / raw_std)
+        facts.update(residual_std_raw=raw_std)
+    poses = [e.pose for e in episodes]
+    allp = np.concatenate(poses).astype(np.float64)
+    facts.update(pose_q01=np.percentile(allp, 1, axis=0).tolist(), pose_q99=np.percentile(allp, 99, axis=0).tolist(),
+                 stats_source="train episodes (5 Hz)")
+    if cfg.pose_features == "continuous":
+        facts["pose_delta_scale"] = delta_scale_from_episodes(poses, CHUNK_STRIDE).tolist()
+    facts["scaling_factor"] = float(model.vae.scaling_factor)
+    return facts
 
 
-def plot_losses(losses: list[float], path: Path, title: str) -> None:
-    import matplotlib
+def _encode(model: CtrlWorld, ep: TrainEpisode) -> torch.Tensor:
+    dev = model.unet.conv_in.weight.device
+    pix = torch.from_numpy(ep.frames).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
+    return torch.cat([model.encode_views(c.to(dev)).cpu() for c in pix.split(64)])
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    y = np.asarray(losses)
-    k = max(1, min(100, len(y) // 10))
-    smooth = np.convolve(y, np.ones(k) / k, mode="valid")
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    ax.plot(np.arange(len(y)), y, alpha=0.25, lw=0.6, label="per step")
-    ax.plot(np.arange(k - 1, len(y)), smooth, lw=1.5, label=f"mean of {k}")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("EDM x0 loss")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+def pose_encoder(cfg: CtrlWorldConfig, facts: dict[str, Any]) -> PoseEncoder:
+    return PoseEncoder(cfg.pose_features, facts["pose_q01"], facts["pose_q99"], facts.get("pose_delta_scale"))
+
+
+class CtrlWorldTrainTask:
+    """The hooks :func:`pwbench.train.loop.train` needs, for the Ctrl-World family."""
+
+    def __init__(self, model: CtrlWorld, sampler: WindowSampler, facts: dict[str, Any], device: str) -> None:
+        self.name = model.config.name
+        self.module = model
+        self.sampler = sampler
+        self.poses = pose_encoder(model.config, facts)
+        self._facts = facts
+        self.device = device
+
+    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(n, p) for n, p in self.module.named_parameters() if n.startswith(("unet.", "action_encoder."))]
+
+    def batch(self, rng: np.random.Generator, size: int):
+        w = self.sampler.draw(rng, size)
+        nh = self.module.config.num_history
+        feats = self.poses(w.poses, w.poses[:, nh])
+        return tuple(t.to(self.device) for t in (w.latents, feats, w.text))
+
+    def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
+        latents, feats, text = batch
+        return training_loss(self.module, latents, feats, text, generator=generator)
+
+    def facts(self) -> dict[str, Any]:
+        return self._facts
 
 
 def export(out: Path, dest: Path) -> dict[str, Any]:
     """EMA weights of ``out/checkpoint.pt`` -> ``dest`` safetensors (+ loss plot, facts JSON)."""
-    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(out)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint.pt in {out}")
     cfg = CONFIGS["droid-sim"]
     model = CtrlWorld(cfg)
-    model.load_state_dict(ckpt["model"])
-    model.load_state_dict(ckpt["ema"], strict=False)
-    facts = {k: ckpt[k] for k in ("train_steps", "train_seconds", "train_episodes", "seed", "batch_size",
-                                  "lr", "ema_decay", "threads", "final_loss", "pca_variance", "stats_source")}
-    facts.update(config=cfg.name, pose_q01=ckpt["q01"], pose_q99=ckpt["q99"], num_steps_default=cfg.num_steps,
+    model.load_state_dict(ema_state_dict(model, ckpt))
+    tc = ckpt["config"]
+    facts = dict(ckpt["facts"])
+    facts.update(config=cfg.name, train_steps=ckpt["step"], train_seconds=ckpt["seconds"],
+                 final_loss=float(np.mean(ckpt["losses"][-100:])) if ckpt["losses"] else float("nan"),
+                 seed=tc["seed"], batch_size=tc["batch_size"], lr=tc["lr"], ema_decay=tc["ema_decay"],
+                 warmup=tc["warmup"], weight_decay=tc["weight_decay"], grad_clip=tc["grad_clip"],
+                 threads=tc["threads"], num_steps_default=cfg.num_steps,
                  num_parameters=sum(p.numel() for p in model.parameters()))
     paths = save_small(model, dest, facts)
-    plot_losses(ckpt["losses"], dest / "loss.png", f"ctrl-world small, droid-sim train ({facts['train_steps']} steps)")
+    plot_losses(ckpt["losses"], dest / "loss.png", f"ctrl-world small, droid-sim train ({ckpt['step']} steps)",
+                ylabel="EDM x0 loss (weighted)")
     (dest / "training.json").write_text(json.dumps(facts | {"files": [p.name for p in paths]}, indent=1) + "\n")
     return facts
 
@@ -149,94 +154,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
     out = Path(args.out)
     if args.export:
-        facts = export(out, Path(args.export))
-        print(json.dumps(facts, indent=1))
+        print(json.dumps(export(out, Path(args.export)), indent=1))
         return 0
-    from tqdm import tqdm
-
-    torch.set_num_threads(args.threads)
-    out.mkdir(parents=True, exist_ok=True)
+    config = train_config(args)
+    torch.set_num_threads(config.threads)
     cfg = CONFIGS[args.task]
-    ckpt_path = out / "checkpoint.pt"
-    resume = args.resume and ckpt_path.is_file()
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if resume else None
-
-    torch.manual_seed(args.seed)
+    ckpt = read_checkpoint(out) if args.resume else None
+    data = Path(args.data) if args.data else default_train_dir(args.task)
+    torch.manual_seed(config.seed)
     model = CtrlWorld(cfg)
-    episodes = load_episodes(args.data, out / "cache", (cfg.view_height, cfg.view_width), args.max_episodes)
-    if ckpt:
+    episodes = load_episodes(data, out / "cache", (cfg.view_height, cfg.view_width), args.max_episodes)
+    train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
+    episodes = [e for e in episodes if e.index in set(train_ids)]
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
-        q01, q99, stats_source = np.array(ckpt["q01"]), np.array(ckpt["q99"]), ckpt["stats_source"]
-        pca_var = ckpt["pca_variance"]
+        facts = ckpt["facts"]
     else:
-        q01, q99, stats_source = pose_percentiles(args.data, episodes)
-        pca_var = model.vae.fit(np.concatenate([e.frames for e in episodes]).reshape(-1, *episodes[0].frames.shape[2:]),
-                                seed=args.seed)
-    sampler = Sampler(cfg, q01, q99)
-    model.to(args.device)
-    sampler.add(model, episodes)
-    del episodes  # only the latents are kept
-
-    params = [p for n, p in model.named_parameters() if n.startswith(("unet.", "action_encoder."))]
-    names = [n for n, p in model.named_parameters() if n.startswith(("unet.", "action_encoder."))]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    ema = {n: p.detach().clone() for n, p in zip(names, params, strict=True)}
-    step, losses, seconds = 0, [], 0.0
-    rng = np.random.default_rng(args.seed)
-    if ckpt:
-        opt.load_state_dict(ckpt["opt"])
-        ema = {n: t.to(args.device) for n, t in ckpt["ema"].items()}
-        step, losses, seconds = ckpt["train_steps"], ckpt["losses"], ckpt["train_seconds"]
-        rng.bit_generator.state = ckpt["np_rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-
-    def snapshot() -> dict[str, Any]:
-        return {"model": model.state_dict(), "ema": ema, "opt": opt.state_dict(), "train_steps": step,
-                "losses": losses, "train_seconds": seconds, "np_rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(), "q01": [float(v) for v in q01], "q99": [float(v) for v in q99],
-                "stats_source": stats_source, "pca_variance": float(pca_var), "seed": args.seed,
-                "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema, "threads": args.threads,
-                "train_episodes": list(sampler.indices),
-                "final_loss": float(np.mean(losses[-100:])) if losses else float("nan")}
-
-    model.train()
-    t_save = t_scan = time.monotonic()
-    t0 = time.monotonic() - seconds
-    bar = tqdm(total=args.steps, initial=step, desc="ctrl-world train", dynamic_ncols=True)
-    while step < args.steps:
-        if args.minutes and time.monotonic() - t0 > args.minutes * 60:
-            break
-        lr = args.lr * min(1.0, (step + 1) / args.warmup)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        latents, poses, text = (t.to(args.device) for t in sampler.batch(rng, args.batch_size))
-        loss = training_loss(model, latents, poses, text)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for n, p in zip(names, params, strict=True):
-                ema[n].lerp_(p.detach(), 1 - decay)
-        step += 1
-        losses.append(loss.item())
-        seconds = time.monotonic() - t0
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", eps=len(sampler.indices))
-        if time.monotonic() - t_scan > args.rescan_minutes * 60:
-            new = load_episodes(args.data, out / "cache", (cfg.view_height, cfg.view_width), args.max_episodes,
-                                progress=False, skip=set(sampler.indices))
-            sampler.add(model, new)
-            t_scan = time.monotonic()
-        if time.monotonic() - t_save > args.save_minutes * 60:
-            _save(ckpt_path, snapshot())
-            plot_losses(losses, out / "loss.png", f"ctrl-world small ({step} steps)")
-            t_save = time.monotonic()
-    bar.close()
-    _save(ckpt_path, snapshot())
-    plot_losses(losses, out / "loss.png", f"ctrl-world small ({step} steps)")
-    print(f"saved {ckpt_path} at step {step} ({seconds / 60:.1f} min, {len(sampler.indices)} episodes)")
+        facts = fit_statistics(model, episodes, data, config.seed)
+        facts.update(train_episodes=train_ids, validation_episodes=val_ids, data=str(data))
+    model.to(config.device)
+    encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),
+                              model.text_embeds([e.instruction])[0].cpu()) for e in episodes]
+    del episodes
+    task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), facts, config.device)
+    state = train(task, config, out, resume=ckpt)
+    print(f"saved {out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
+          f"{len(encoded)} episodes)")
     return 0
 
 
