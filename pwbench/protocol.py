@@ -43,6 +43,11 @@ JOINT_FEATURE = "observation.state.joint_position"
 HORIZON_GRID: dict[str, int] = {"1s": 5, "2s": 10, "4s": 20, "8s": 40, "11s": 56}
 AT_H_WINDOW = 4  # "at-h" = mean over the last 4 predicted frames ending at h
 REGIME = "autoregressive"
+# Action regimes. "true": each clip's own actions. "shuffled": each clip gets another clip's
+# actions (a fixed derangement of the manifest, pwbench.rollout.action_donors) while keeping its own
+# context and seed, so true - shuffled is the paired *action sensitivity* of a model: zero for a
+# model that ignores actions (copy-last), clearly positive for a world model that follows them.
+ACTION_REGIMES: tuple[str, ...] = ("true", "shuffled")
 
 # Metrics ------------------------------------------------------------------------------------
 PSNR_CAP_DB = 100.0  # identical frames would give +inf; capped and documented

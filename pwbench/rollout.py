@@ -16,7 +16,7 @@ import numpy as np
 
 from pwbench.data.evalset import Clip
 from pwbench.errors import ClipError
-from pwbench.models.base import Frames, RolloutContext, WorldModel, overrides_rollout
+from pwbench.models.base import Frames, RolloutContext, WorldModel, overrides_rollout, supports_batch
 
 
 @dataclass
@@ -31,10 +31,32 @@ def clip_seed(fingerprint: str, clip_id: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def build_context(clip: Clip, horizon: int, seed: int, with_ground_truth: bool) -> RolloutContext:
+def action_donors(clip_ids: list[str], fingerprint: str) -> dict[str, str]:
+    """The shuffled-action regime's fixed derangement: clip -> the clip whose actions it gets.
+
+    Sattolo's algorithm, seeded from the fingerprint, draws a uniformly random single cycle over
+    the clips, so no clip keeps its own actions and the assignment is the same on every machine."""
+    if len(clip_ids) < 2:
+        raise ValueError("shuffled actions need at least 2 clips (a clip cannot donate to itself)")
+    order = list(clip_ids)
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(f"{fingerprint}:actions".encode()).digest()[:8],
+                                               "little"))
+    for i in range(len(order) - 1, 0, -1):
+        j = int(rng.integers(0, i))  # j < i: Sattolo, not Fisher-Yates
+        order[i], order[j] = order[j], order[i]
+    return dict(zip(clip_ids, order, strict=True))
+
+
+def build_context(clip: Clip, horizon: int, seed: int, with_ground_truth: bool,
+                  actions_from: Clip | None = None) -> RolloutContext:
+    """The clip's context; ``actions_from`` (shuffled regime) supplies another clip's future
+    actions and joints, from that clip's own start frame."""
     clip.require(horizon)
     ep, s0 = clip.episode, clip.start_frame
     future = slice(s0 + 1, s0 + 1 + horizon)
+    donor = actions_from or clip
+    donor.require(horizon)
+    donor_future = slice(donor.start_frame + 1, donor.start_frame + 1 + horizon)
     return RolloutContext(
         clip_id=clip.clip_id,
         frames={v: f[: s0 + 1] for v, f in ep.frames.items()},
@@ -43,15 +65,15 @@ def build_context(clip: Clip, horizon: int, seed: int, with_ground_truth: bool) 
         instruction=ep.instruction,
         seed=seed,
         horizon=horizon,
-        future_actions=ep.state[future],
-        future_joints=ep.joints[future],
+        future_actions=donor.episode.state[donor_future].copy(),
+        future_joints=donor.episode.joints[donor_future].copy(),
         ground_truth={v: f[future] for v, f in ep.frames.items()} if with_ground_truth else None,
     )
 
 
-def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int) -> RolloutResult:
+def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int, actions_from: Clip | None = None) -> RolloutResult:
     """Roll a model out on one clip and return validated uint8 frames for every task view."""
-    context = build_context(clip, horizon, seed, model.spec.needs_ground_truth)
+    context = build_context(clip, horizon, seed, model.spec.needs_ground_truth, actions_from)
     views = tuple(clip.episode.frames)
     missing = set(views) - set(model.spec.views)
     if missing:
@@ -68,6 +90,57 @@ def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int) -> RolloutR
     except Exception as err:  # a crashing model fails its clip, not the run
         raise ClipError(clip.clip_id, f"model {model.spec.name} raised {type(err).__name__}: {err}") from err
     return RolloutResult(frames, time.perf_counter() - start)
+
+
+def run_clips(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[int],
+              donors: list[Clip | None] | None = None) -> list[RolloutResult | ClipError]:
+    """Roll several clips out, in lockstep when the model supports batches.
+
+    Returns one result or one :class:`ClipError` per clip, in order. If anything goes wrong in a
+    batch (a model exception, one bad output), the batch is rolled out again clip by clip, so the
+    failure is pinned on its own clip and the others still get results."""
+    donors = donors or [None] * len(clips)
+    if len(clips) > 1 and supports_batch(model) and not overrides_rollout(model) \
+            and not model.spec.needs_ground_truth:
+        try:
+            return _drive_batch(model, clips, horizon, seeds, donors)
+        except Exception:  # noqa: BLE001 - isolate the failing clip below
+            pass
+    results: list[RolloutResult | ClipError] = []
+    for clip, seed, donor in zip(clips, seeds, donors, strict=True):
+        try:
+            results.append(run_clip(model, clip, horizon, seed, actions_from=donor))
+        except ClipError as err:
+            results.append(err)
+    return results
+
+
+def _drive_batch(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[int],
+                 donors: list[Clip | None]) -> list[RolloutResult | ClipError]:
+    contexts = [build_context(c, horizon, s, False, d) for c, s, d in zip(clips, seeds, donors, strict=True)]
+    views = tuple(clips[0].episode.frames)
+    size = clips[0].episode.frames[views[0]].shape[1:3]
+    for clip in clips:
+        if tuple(clip.episode.frames) != views or clip.episode.frames[views[0]].shape[1:3] != size:
+            raise ClipError(clip.clip_id, "clips of one batch must share views and resolution")
+        missing = set(views) - set(model.spec.views)
+        if missing:
+            raise ClipError(clip.clip_id, f"model {model.spec.name} does not predict views {sorted(missing)}")
+    start = time.perf_counter()
+    model.reset_batch(contexts)
+    parts: list[dict[str, list[np.ndarray]]] = [{v: [] for v in views} for _ in clips]
+    chunk = model.spec.chunk_size
+    for lo in range(0, horizon, chunk):
+        hi = min(lo + chunk, horizon)
+        outs = model.step_batch([c.future_actions[lo:hi] for c in contexts], [c.future_joints[lo:hi] for c in contexts])
+        if len(outs) != len(clips):
+            raise ValueError(f"step_batch returned {len(outs)} results for {len(clips)} clips")
+        for part, out, ctx in zip(parts, outs, contexts, strict=True):
+            checked = validate_frames(out, views, hi - lo, size, ctx.clip_id, f"step_batch() for frames {lo + 1}..{hi}")
+            for view in views:
+                part[view].append(checked[view])
+    share = (time.perf_counter() - start) / len(clips)  # each clip is charged an equal share
+    return [RolloutResult({v: np.concatenate(p[v], axis=0) for v in views}, share) for p in parts]
 
 
 def _drive(model: WorldModel, context: RolloutContext, views: tuple[str, ...],

@@ -19,7 +19,7 @@ from pwbench.paths import evalset_cache
 from pwbench.results.records import failed_record, ok_record
 from pwbench.results.run_dir import RunDir
 from pwbench.results.summary import summarize
-from pwbench.rollout import clip_seed, run_clip
+from pwbench.rollout import action_donors, clip_seed, run_clips
 
 
 @dataclass(frozen=True)
@@ -30,32 +30,54 @@ class RunConfig:
     task: str = protocol.DEFAULT_TASK
     horizon: str = "11s"
     clips: int | None = None
+    episodes: str | None = None  # "A:B": only clips of episodes A..B-1 (validation runs on a train split)
     out: str | None = None
     device: str = "cpu"
     data: str | None = None
     revision: str | None = None
     save_predictions: bool = False
+    actions: str = "true"  # protocol.ACTION_REGIMES
+    batch: int = 1  # clips rolled out in lockstep (models with step_batch); results depend on it
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         protocol.horizon_frames(self.horizon)  # raises a clear ValueError on a bad horizon
         get_task(self.task)
+        if self.batch < 1:
+            raise PwbenchError(f"--batch must be at least 1, got {self.batch}")
         if self.clips is not None and self.clips < 1:
             raise PwbenchError(f"--clips must be at least 1, got {self.clips}")
+        self.episode_range()  # raises a clear error on a bad range
+        if self.actions not in protocol.ACTION_REGIMES:
+            raise PwbenchError(f"--actions must be one of {', '.join(protocol.ACTION_REGIMES)}, got {self.actions!r}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise PwbenchError(f"--device must be cpu or cuda, got {self.device!r}")
+
+    def episode_range(self) -> range | None:
+        if self.episodes is None:
+            return None
+        lo, sep, hi = self.episodes.partition(":")
+        if not sep or not lo.isdigit() or not hi.isdigit() or int(lo) >= int(hi):
+            raise PwbenchError(f"--episodes must be A:B with A < B (episodes A..B-1), got {self.episodes!r}")
+        return range(int(lo), int(hi))
 
     @property
     def frames(self) -> int:
         return protocol.horizon_frames(self.horizon)
 
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / f"{self.task}-{self.model}-{self.horizon}"
+        suffix = "" if self.actions == "true" else f"-{self.actions}"
+        return Path(self.out) if self.out else Path("runs") / f"{self.task}-{self.model}-{self.horizon}{suffix}"
 
 
 def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
     dataset, revision = open_dataset(task, config.data, config.revision)
     manifest = select_clips(task, dataset, revision)
+    wanted = config.episode_range()
+    if wanted is not None:
+        manifest["clips"] = [c for c in manifest["clips"] if c["episode_index"] in wanted]
+        if not manifest["clips"]:
+            raise PwbenchError(f"--episodes {config.episodes}: no eligible episode of {task.name} in that range")
     if config.clips is not None:
         manifest["clips"] = manifest["clips"][: config.clips]
     return EvalSet(task, manifest, evalset_cache(task.name), dataset)
@@ -95,27 +117,44 @@ def _roll_out(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet, run_
     model = build_model(config.model, task, device=device, **config.model_options)
     atomic_write_json(run_dir.path / "model.json", asdict(model.spec))
     scorer = FrameScorer(device=device)
-    bar = tqdm(todo, desc=f"{config.model} on {task.name}", unit="clip", disable=not progress)
-    for clip_id in bar:
-        record, timing = score_clip(model, scorer, evalset, run_dir, clip_id, config, device)
-        run_dir.write_record(record, timing)
-        if record["status"] == "failed":
-            bar.write(f"failed: {record['error']}")
+    bar = tqdm(total=len(todo), desc=f"{config.model} on {task.name}", unit="clip", disable=not progress)
+    donors = action_donors(evalset.clip_ids, evalset.fingerprint) if config.actions == "shuffled" else {}
+    for lo in range(0, len(todo), config.batch):
+        batch = todo[lo:lo + config.batch]
+        for record, timing in score_clips(model, scorer, evalset, run_dir, batch, donors, config, device):
+            run_dir.write_record(record, timing)
+            if record["status"] == "failed":
+                bar.write(f"failed: {record['error']}")
+            bar.update(1)
+    bar.close()
 
 
-def score_clip(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_id: str, config: RunConfig, device: str):
-    """Roll out and score one clip; a failure becomes a failed record, never an exception."""
+def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list[str], donors: dict[str, str],
+                config: RunConfig, device: str) -> list[tuple[dict, dict | None]]:
+    """Roll out and score a batch of clips; a failure becomes a failed record, never an exception."""
     name, fp, horizon = config.model, evalset.fingerprint, config.frames
-    try:
-        clip = evalset.load(clip_id)
-        result = run_clip(model, clip, horizon, clip_seed(fp, clip_id))
-    except (ClipError, DatasetError) as err:
-        return failed_record(fp, clip_id, name, horizon, str(err)), None
-    if config.save_predictions:
-        run_dir.save_predictions(clip_id, result.frames)
-    scores = score_frames(scorer, clip, result.frames, horizon)
-    timing = {"clip_id": clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device}
-    return ok_record(fp, clip_id, name, horizon, scores), timing
+    out: dict[str, tuple[dict, dict | None]] = {}
+    loaded = []
+    for clip_id in clip_ids:
+        try:
+            clip = evalset.load(clip_id)
+            donor = evalset.load(donors[clip_id]) if clip_id in donors else None
+            loaded.append((clip, donor))
+        except (ClipError, DatasetError) as err:
+            out[clip_id] = (failed_record(fp, clip_id, name, horizon, str(err)), None)
+    results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
+                        [d for _, d in loaded])
+    for (clip, _), result in zip(loaded, results, strict=True):
+        if isinstance(result, ClipError):
+            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(result)), None)
+            continue
+        if config.save_predictions:
+            run_dir.save_predictions(clip.clip_id, result.frames)
+        scores = score_frames(scorer, clip, result.frames, horizon)
+        timing = {"clip_id": clip.clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device,
+                  "batch": config.batch}
+        out[clip.clip_id] = (ok_record(fp, clip.clip_id, name, horizon, scores), timing)
+    return [out[c] for c in clip_ids]
 
 
 def score_frames(scorer, clip, frames: dict, horizon: int) -> dict:
@@ -138,6 +177,9 @@ def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet) -
         "views": list(task.views),
         "resolution": list(task.resolution),
         "regime": protocol.REGIME,
+        "actions": config.actions,
+        **({"action_donors": action_donors(evalset.clip_ids, evalset.fingerprint)}
+           if config.actions == "shuffled" else {}),
         "dataset": {k: evalset.manifest[k] for k in ("dataset_id", "revision")},
         "clips": evalset.manifest["clips"],
         "config": asdict(config),

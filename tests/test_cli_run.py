@@ -105,6 +105,8 @@ def test_refuses_to_mix_runs(copy_last_run, tiny_dataset, capsys):
     (("--model", "oracle", "--horizon", "soon"), "horizon 'soon'"),
     (("--model", "oracle", "--task", "droid-sm"), "did you mean 'droid-sim'"),
     (("--model", "oracle", "--data", "/no/such/dir"), "no such folder"),
+    (("--model", "oracle", "--episodes", "5"), "--episodes must be A:B"),
+    (("--model", "oracle", "--episodes", "7:9"), "no eligible episode"),
 ])
 def test_user_errors_are_one_line(tiny_dataset, tmp_path, capsys, args, message):
     data = () if "--data" in args else ("--data", tiny_dataset)
@@ -179,3 +181,28 @@ def test_compare_pairs_runs(oracle_run, copy_last_run, tmp_path, capsys):
     assert row["n"] == 3 and row["win_rate"] == 1.0 and row["mean_difference"] < 0
     assert (tmp_path / "drift.png").is_file()
     assert "oracle vs copy-last" in capsys.readouterr().out
+
+
+def test_shuffled_actions_copy_last_has_no_action_sensitivity(copy_last_run, tiny_dataset, tmp_path, capsys):
+    shuffled = tmp_path / "shuffled"
+    assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--out", shuffled, "--quiet",
+                   "--actions", "shuffled") == 0
+    run = json.loads((shuffled / "run.json").read_text())
+    assert run["actions"] == "shuffled" and all(k != v for k, v in run["action_donors"].items())
+    assert summary(shuffled)["actions"] == "shuffled"
+    assert "shuffled actions" in capsys.readouterr().out
+    assert run_cli("compare", copy_last_run, shuffled, "--out", tmp_path / "cmp") == 0
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert result["action_sensitivity"] and result["actions"] == ["true", "shuffled"]
+    assert all(r["mean_difference"] == 0 for r in result["rows"] if r["n"])  # copy-last ignores actions
+    assert "action sensitivity of copy-last" in capsys.readouterr().out
+    # the regime is part of the folder's identity: true actions never land in a shuffled folder
+    assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--out", shuffled, "--quiet") == 2
+    assert "actions='shuffled'" in capsys.readouterr().err
+
+
+def test_episode_range_selects_validation_clips(tiny_dataset, tmp_path):
+    out = tmp_path / "val"
+    assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--episodes", "1:3", "--out", out,
+                   "--horizon", "1s", "--quiet") == 0
+    assert [c["episode_index"] for c in json.loads((out / "run.json").read_text())["clips"]] == [1, 2]

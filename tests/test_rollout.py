@@ -7,17 +7,43 @@ from pwbench.data.evalset import EvalSet, select_clips
 from pwbench.data.lerobot import LeRobotFolder
 from pwbench.errors import ClipError
 from pwbench.models.calibration import CopyLast, Oracle
-from pwbench.rollout import build_context, clip_seed, run_clip
+from pwbench.rollout import action_donors, build_context, clip_seed, run_clip, run_clips
 
 TASK = protocol.TASKS["droid-sim"]
 
 
 @pytest.fixture(scope="module")
-def clip(tiny_dataset, tmp_path_factory):
+def evalset(tiny_dataset, tmp_path_factory):
     ds = LeRobotFolder(tiny_dataset)
     evalset = EvalSet(TASK, select_clips(TASK, ds, "rev"), tmp_path_factory.mktemp("c"), ds)
     evalset.prepare(56, progress=False)
+    return evalset
+
+
+@pytest.fixture(scope="module")
+def clip(evalset):
     return evalset.load("ep000000-s008")
+
+
+def test_action_donors_are_a_fixed_derangement():
+    ids = [f"clip{i}" for i in range(16)]
+    donors = action_donors(ids, "fp")
+    assert sorted(donors.values()) == sorted(ids) and all(donors[c] != c for c in ids)
+    assert donors == action_donors(ids, "fp") and donors != action_donors(ids, "other-fp")
+    assert action_donors(["a", "b"], "fp") == {"a": "b", "b": "a"}
+    with pytest.raises(ValueError, match="at least 2 clips"):
+        action_donors(["a"], "fp")
+
+
+def test_shuffled_context_keeps_its_past_and_takes_the_donors_future(evalset, clip):
+    donor = evalset.load(action_donors(evalset.clip_ids, evalset.fingerprint)[clip.clip_id])
+    assert donor.clip_id != clip.clip_id
+    ctx = build_context(clip, 20, seed=3, with_ground_truth=False, actions_from=donor)
+    assert np.array_equal(ctx.state, clip.episode.state[:9])
+    s0 = donor.start_frame
+    assert np.array_equal(ctx.future_actions, donor.episode.state[s0 + 1:s0 + 21])
+    assert np.array_equal(ctx.future_joints, donor.episode.joints[s0 + 1:s0 + 21])
+    assert ctx.future_actions.base is None  # a copy: no view into the donor's episode
 
 
 def test_context_holds_only_the_past(clip):
@@ -68,3 +94,40 @@ def test_horizon_longer_than_clip(clip):
 def test_clip_seed_is_stable():
     assert clip_seed("f" * 64, "a") == clip_seed("f" * 64, "a")
     assert clip_seed("f" * 64, "a") != clip_seed("f" * 64, "b")
+
+
+class Batched(CopyLast):
+    """copy-last with the lockstep interface; ``fail`` names a clip whose batched rollout raises."""
+
+    def __init__(self, task, fail: str | None = None):
+        super().__init__(task)
+        self.batches: list[int] = []
+        self.fail = fail
+
+    def reset_batch(self, contexts):
+        if any(c.clip_id == self.fail for c in contexts):
+            raise RuntimeError("boom")
+        self.batches.append(len(contexts))
+        self._last = [{v: c.frames[v][-1] for v in c.frames} for c in contexts]
+
+    def step_batch(self, actions, joints):
+        return [{v: np.repeat(f[v][None], len(a), 0) for v in f} for f, a in zip(self._last, actions, strict=True)]
+
+    def reset(self, context):
+        if context.clip_id == self.fail:
+            raise RuntimeError("boom")
+        super().reset(context)
+
+
+def test_lockstep_batch_equals_clip_by_clip_and_isolates_failures(evalset):
+    clips = [evalset.load(c) for c in evalset.clip_ids]
+    seeds = [1, 2, 3]
+    model = Batched(TASK)
+    batched = run_clips(model, clips, 7, seeds)
+    assert model.batches == [3]
+    single = [run_clip(CopyLast(TASK), c, 7, s) for c, s in zip(clips, seeds, strict=True)]
+    for a, b in zip(batched, single, strict=True):
+        assert all(np.array_equal(a.frames[v], b.frames[v]) for v in b.frames)
+    failing = run_clips(Batched(TASK, fail=clips[1].clip_id), clips, 7, seeds)
+    assert isinstance(failing[1], ClipError) and clips[1].clip_id in str(failing[1])
+    assert not isinstance(failing[0], ClipError) and not isinstance(failing[2], ClipError)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pwbench.io import atomic_write_json
 from pwbench.results.compare import compare, format_comparison
-from pwbench.results.report import plot_drift
+from pwbench.results.report import plot_drift, run_label
 from pwbench.results.run_dir import RunDir
 
 
@@ -28,8 +28,8 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         atomic_write_json(out / "comparison.json", result)
-        summaries = {json.loads((d.path / "summary.json").read_text())["model"]:
-                     json.loads((d.path / "summary.json").read_text()) for d in (a, b)}
+        loaded = [json.loads((d.path / "summary.json").read_text()) for d in (a, b)]
+        summaries = {run_label(s): s for s in loaded}
         plot_drift(summaries, out / "drift.png")
         print(f"\nwrote {out / 'comparison.json'} and {out / 'drift.png'}")
     return 0

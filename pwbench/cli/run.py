@@ -20,10 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=protocol.DEFAULT_TASK, help=f"task (default {protocol.DEFAULT_TASK})")
     p.add_argument("--horizon", default="11s", help="grid name (1s 2s 4s 8s 11s), Xs, or frames")
     p.add_argument("--clips", type=int, default=None, help="only the first N clips of the manifest")
+    p.add_argument("--episodes", default=None, metavar="A:B",
+                   help="only clips of episodes A..B-1, e.g. validation runs on held-out train episodes "
+                        "(--data a train split); the clip list is part of the fingerprint")
     p.add_argument("--out", default=None, help="run folder (default runs/<task>-<model>-<horizon>)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--data", default=None, help="local dataset folder (LeRobot v2.1 layout)")
     p.add_argument("--revision", default=None, help="dataset revision to record / fetch")
+    p.add_argument("--actions", default="true", choices=protocol.ACTION_REGIMES,
+                   help="true: each clip's own actions; shuffled: another clip's (action sensitivity, "
+                        "see `pwbench compare`); the regime is part of the run folder's identity")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="roll N clips out in lockstep through one batched forward (models with step_batch; "
+                        "per-clip seeds kept, results bit-identical for equal N)")
     p.add_argument("--save-predictions", action="store_true", help="keep predicted frames for `pwbench score`")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option passed to its factory (repeatable), e.g. num_steps=10")
@@ -49,8 +58,10 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
 
 def main(args: argparse.Namespace) -> int:
     config = RunConfig(model=args.model, task=args.task, horizon=args.horizon, clips=args.clips,
+                       episodes=args.episodes,
                        out=args.out, device=args.device, data=args.data, revision=args.revision,
-                       save_predictions=args.save_predictions, model_options=parse_options(args.option))
+                       save_predictions=args.save_predictions, actions=args.actions, batch=args.batch,
+                       model_options=parse_options(args.option))
     summary = run(config, progress=not args.quiet)
     if summary is None:  # a non-zero rank of a torchrun launch: rank 0 reports
         return 0

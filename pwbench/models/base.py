@@ -9,6 +9,10 @@ the predicted frames. Two ways to implement it:
   exactly as many frames per view. This is the usual shape of a video world model.
 * ``rollout(context, actions)``: the model produces all frames at once (override it).
 
+Optionally, ``reset_batch(contexts)`` + ``step_batch(actions, joints)`` roll several clips out in
+lockstep through one batched forward (``pwbench run --batch N``): per-clip seeds are kept, and a
+model states how its results depend on the batch size (usually: bit-identical for equal sizes).
+
 Frames are ``uint8`` arrays shaped ``(T, H, W, 3)`` per view, at the task's resolution.
 ``float32`` in [0, 1] is accepted too and rounded to uint8 (the protocol scores uint8).
 """
@@ -82,6 +86,14 @@ class WorldModel(ABC):
         """Predict ``len(actions)`` new frames per view from the model's own past outputs."""
         raise NotImplementedError(f"{type(self).__name__} implements neither reset/step nor rollout")
 
+    def reset_batch(self, contexts: list[RolloutContext]) -> None:
+        """Start several clips at once (optional; see ``step_batch``)."""
+        raise NotImplementedError
+
+    def step_batch(self, actions: list[np.ndarray], joints: list[np.ndarray]) -> list[Frames]:
+        """One chunk for each clip of the last ``reset_batch``, in the same order (optional)."""
+        raise NotImplementedError
+
     def rollout(self, context: RolloutContext) -> Frames:
         """Predict ``context.horizon`` frames per view in one call (optional).
 
@@ -89,6 +101,12 @@ class WorldModel(ABC):
         chunk through ``reset``/``step`` by :mod:`pwbench.rollout`, which validates each chunk.
         """
         raise NotImplementedError
+
+
+def supports_batch(model: WorldModel) -> bool:
+    """True when the model implements the lockstep ``reset_batch``/``step_batch`` pair."""
+    cls = type(model)
+    return cls.reset_batch is not WorldModel.reset_batch and cls.step_batch is not WorldModel.step_batch
 
 
 def overrides_rollout(model: WorldModel) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from pwbench import protocol
 from pwbench.errors import RunMismatch
-from pwbench.results.run_dir import RunDir
+from pwbench.results.run_dir import RunDir, identity
 from pwbench.results.summary import view_sets
 from pwbench.stats import clip_group_score, holm, paired_test, window
 
@@ -34,6 +34,8 @@ def _clip_scores(run_dir: RunDir, run: dict, clip_ids: list[str], key: str, view
 
 
 def compare(a: RunDir, b: RunDir, kind: str = "up_to") -> dict[str, Any]:
+    """Paired differences a - b. Two runs of one model with true (a) and shuffled (b) actions
+    make this the model's *action sensitivity*: the score it owes to following its actions."""
     run_a, run_b = a.read_manifest(), b.read_manifest()
     for key in ("fingerprint", "horizon"):
         if run_a[key] != run_b[key]:
@@ -53,13 +55,22 @@ def compare(a: RunDir, b: RunDir, kind: str = "up_to") -> dict[str, Any]:
                 rows.append({"horizon": name, "group": group, "key": key, **result.as_dict()})
     for row, adjusted in zip(rows, holm([r["wilcoxon_p"] for r in rows]), strict=True):
         row["wilcoxon_p_holm"] = adjusted
-    return {"a": run_a["model"], "b": run_b["model"], "kind": kind, "fingerprint": run_a["fingerprint"],
-            "rows": rows}
+    actions = (identity(run_a, "actions"), identity(run_b, "actions"))
+    sensitivity = run_a["model"] == run_b["model"] and actions == ("true", "shuffled")
+    return {"a": run_a["model"], "b": run_b["model"], "actions": list(actions), "action_sensitivity": sensitivity,
+            "kind": kind, "fingerprint": run_a["fingerprint"], "rows": rows}
+
+
+def _label(result: dict[str, Any], side: str) -> str:
+    regime = result.get("actions", ["true", "true"])[0 if side == "a" else 1]
+    return result[side] if regime == "true" else f"{result[side]} ({regime} actions)"
 
 
 def format_comparison(result: dict[str, Any]) -> str:
-    lines = [f"{result['a']} vs {result['b']} ({result['kind'].replace('_', '-')}-h; win = {result['a']} better; "
-             f"p: Wilcoxon, Holm-corrected)", ""]
+    a, b = _label(result, "a"), _label(result, "b")
+    title = f"action sensitivity of {result['a']}: true - shuffled actions" if result.get("action_sensitivity") \
+        else f"{a} vs {b}"
+    lines = [f"{title} ({result['kind'].replace('_', '-')}-h; win = {a} better; p: Wilcoxon, Holm-corrected)", ""]
     header = f"{'horizon':<8}{'group':<10}{'metric':<14}{'n':>4}{'mean diff':>12}{'win rate':>10}{'p (Holm)':>11}"
     lines += [header, "-" * len(header)]
     for r in result["rows"]:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from pwbench.errors import RunMismatch
-from pwbench.results.run_dir import IDENTITY_KEYS, RunDir
+from pwbench.results.run_dir import IDENTITY_KEYS, RunDir, identity
 
 
 def merge(sources: list[Path], out: Path) -> RunDir:
@@ -21,8 +21,9 @@ def merge(sources: list[Path], out: Path) -> RunDir:
     first = runs[0]
     for d, run in zip(dirs[1:], runs[1:], strict=True):
         for key in IDENTITY_KEYS:
-            if run.get(key) != first.get(key):
-                raise RunMismatch(f"{d.path} has {key}={run.get(key)!r}, {dirs[0].path} has {first.get(key)!r}")
+            if identity(run, key) != identity(first, key):
+                raise RunMismatch(f"{d.path} has {key}={identity(run, key)!r}, "
+                                  f"{dirs[0].path} has {identity(first, key)!r}")
     clip_ids = [c["clip_id"] for c in first["clips"]]
     owner: dict[str, RunDir] = {}
     duplicates = []

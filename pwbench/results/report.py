@@ -23,11 +23,19 @@ def _cell(estimate: dict[str, Any], metric: str) -> str:
     return f"{mean:.{d}f} [{estimate['ci_low']:.{d}f},{estimate['ci_high']:.{d}f}]"
 
 
+def run_label(summary: dict[str, Any]) -> str:
+    """The model name, marked when the run did not use the clips' own actions."""
+    actions = summary.get("actions", "true")
+    return summary["model"] if actions == "true" else f"{summary['model']} ({actions} actions)"
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """External/Wrist × metric × masked/full × up-to/at, one column per grid horizon."""
     clips = summary["clips"]
     failed = f" (failed {clips['failed']})" if clips["failed"] else ""
-    head = (f"pwbench · task {summary['task']} · model {summary['model']} · {summary['regime']} · "
+    actions = summary.get("actions", "true")
+    regime = summary["regime"] + ("" if actions == "true" else f" · {actions} actions")
+    head = (f"pwbench · task {summary['task']} · model {summary['model']} · {regime} · "
             f"{summary['horizon']} frames · clips ok {clips['ok']}/{clips['total']}{failed}"
             f" · fingerprint {summary['fingerprint'][:12]}")
     horizons = summary["horizons"]

@@ -28,7 +28,12 @@ from pwbench.errors import RunMismatch
 from pwbench.io import atomic_write_bytes, atomic_write_json
 
 RUN_SCHEMA = "pwbench.run/1"
-IDENTITY_KEYS = ("fingerprint", "model", "horizon")
+IDENTITY_KEYS = ("fingerprint", "model", "horizon", "actions")
+IDENTITY_DEFAULTS = {"actions": "true"}  # folders written before the key existed ran true actions
+
+
+def identity(manifest: dict[str, Any], key: str) -> Any:
+    return manifest.get(key, IDENTITY_DEFAULTS.get(key))
 
 
 def git_hash() -> str:
@@ -80,10 +85,10 @@ class RunDir:
         if self.manifest_path.is_file():
             existing = self.read_manifest()
             for key in IDENTITY_KEYS:
-                if existing.get(key) != manifest.get(key):
+                if identity(existing, key) != identity(manifest, key):
                     raise RunMismatch(
-                        f"{self.path} holds a run with {key}={existing.get(key)!r}, this command has "
-                        f"{manifest.get(key)!r}; refusing to mix them (use another --out)")
+                        f"{self.path} holds a run with {key}={identity(existing, key)!r}, this command has "
+                        f"{identity(manifest, key)!r}; refusing to mix them (use another --out)")
             return
         manifest = {"schema": RUN_SCHEMA, "harness_version": __version__, "git_hash": git_hash(),
                     "machine": machine(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

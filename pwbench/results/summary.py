@@ -56,6 +56,7 @@ def summarize(run: dict[str, Any], records: dict[str, dict[str, Any]],
         "horizon": horizon,
         "horizons": list(results),  # grid order (the results mapping is key-sorted on disk)
         "regime": protocol.REGIME,
+        "actions": run.get("actions", "true"),
         "config": run.get("config", {}),
         "git_hash": run.get("git_hash"),
         "machine": run.get("machine"),
