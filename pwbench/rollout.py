@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pwbench.data.evalset import Clip
-from pwbench.errors import ClipError
+from pwbench.errors import ClipError, DatasetError
 from pwbench.models.base import Frames, RolloutContext, WorldModel, overrides_rollout, supports_batch
 
 
@@ -93,10 +93,10 @@ def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int, actions_fro
 
 
 def run_clips(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[int],
-              donors: list[Clip | None] | None = None) -> list[RolloutResult | ClipError]:
+              donors: list[Clip | None] | None = None) -> list[RolloutResult | ClipError | DatasetError]:
     """Roll several clips out, in lockstep when the model supports batches.
 
-    Returns one result or one :class:`ClipError` per clip, in order. If anything goes wrong in a
+    Returns one result or one error (naming its clip) per clip, in order. If anything goes wrong in a
     batch (a model exception, one bad output), the batch is rolled out again clip by clip, so the
     failure is pinned on its own clip and the others still get results."""
     donors = donors or [None] * len(clips)
@@ -106,11 +106,11 @@ def run_clips(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[in
             return _drive_batch(model, clips, horizon, seeds, donors)
         except Exception:  # noqa: BLE001 - isolate the failing clip below
             pass
-    results: list[RolloutResult | ClipError] = []
+    results: list[RolloutResult | ClipError | DatasetError] = []
     for clip, seed, donor in zip(clips, seeds, donors, strict=True):
         try:
             results.append(run_clip(model, clip, horizon, seed, actions_from=donor))
-        except ClipError as err:
+        except (ClipError, DatasetError) as err:  # e.g. an episode too short for the horizon
             results.append(err)
     return results
 

@@ -145,7 +145,7 @@ def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list
     results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
                         [d for _, d in loaded])
     for (clip, _), result in zip(loaded, results, strict=True):
-        if isinstance(result, ClipError):
+        if isinstance(result, (ClipError, DatasetError)):
             out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(result)), None)
             continue
         if config.save_predictions:

@@ -64,7 +64,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        save_minutes=args.save_minutes)
 
 
-def fit_statistics(model: CtrlWorld, episodes: list[TrainEpisode], data: Path, seed: int) -> dict[str, Any]:
+def fit_statistics(model: CtrlWorld, episodes: list[TrainEpisode], seed: int) -> dict[str, Any]:
     """Fit the codec and pose statistics on the training episodes (closed form, deterministic)."""
     cfg = model.config
     frames = np.concatenate([e.frames for e in episodes]).reshape(-1, *episodes[0].frames.shape[2:])
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(ckpt["model"])
         facts = ckpt["facts"]
     else:
-        facts = fit_statistics(model, episodes, data, config.seed)
+        facts = fit_statistics(model, episodes, config.seed)
         facts.update(train_episodes=train_ids, validation_episodes=val_ids, data=str(data))
     model.to(config.device)
     encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),

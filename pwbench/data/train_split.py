@@ -13,7 +13,6 @@ a small recipe is chosen on them, never on the eval split.
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,21 +99,6 @@ def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, in
         tmp.replace(path)
         episodes.append(ep)
     return episodes
-
-
-def pose_percentiles(root: str | Path, episodes: list[TrainEpisode]) -> tuple[np.ndarray, np.ndarray, str]:
-    """(q01, q99, source): from ``meta/stats.json`` when it has q01/q99, else from the episodes."""
-    stats_path = Path(root) / "meta" / "stats.json"
-    if stats_path.is_file():
-        stats = json.loads(stats_path.read_text())
-        try:
-            q01 = np.concatenate([np.ravel(stats[f]["q01"]) for f in protocol.ACTION_FEATURES])
-            q99 = np.concatenate([np.ravel(stats[f]["q99"]) for f in protocol.ACTION_FEATURES])
-            return q01.astype(np.float64), q99.astype(np.float64), "meta/stats.json"
-        except KeyError:
-            pass
-    pose = np.concatenate([e.pose for e in episodes]).astype(np.float64)
-    return np.percentile(pose, 1, axis=0), np.percentile(pose, 99, axis=0), "train episodes (5 Hz)"
 
 
 def default_train_dir(task: str = "droid-sim") -> Path:
