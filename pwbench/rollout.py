@@ -74,11 +74,7 @@ def build_context(clip: Clip, horizon: int, seed: int, with_ground_truth: bool,
 def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int, actions_from: Clip | None = None) -> RolloutResult:
     """Roll a model out on one clip and return validated uint8 frames for every task view."""
     context = build_context(clip, horizon, seed, model.spec.needs_ground_truth, actions_from)
-    views = tuple(clip.episode.frames)
-    missing = set(views) - set(model.spec.views)
-    if missing:
-        raise ClipError(clip.clip_id, f"model {model.spec.name} does not predict views {sorted(missing)}")
-    height, width = clip.episode.frames[views[0]].shape[1:3]
+    views, (height, width) = _views_and_size(model, clip)
     start = time.perf_counter()
     try:
         if overrides_rollout(model):
@@ -90,6 +86,15 @@ def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int, actions_fro
     except Exception as err:  # a crashing model fails its clip, not the run
         raise ClipError(clip.clip_id, f"model {model.spec.name} raised {type(err).__name__}: {err}") from err
     return RolloutResult(frames, time.perf_counter() - start)
+
+
+def _views_and_size(model: WorldModel, clip: Clip) -> tuple[tuple[str, ...], tuple[int, int]]:
+    """The clip's views (all of which the model must predict) and frame size."""
+    views = tuple(clip.episode.frames)
+    missing = set(views) - set(model.spec.views)
+    if missing:
+        raise ClipError(clip.clip_id, f"model {model.spec.name} does not predict views {sorted(missing)}")
+    return views, tuple(clip.episode.frames[views[0]].shape[1:3])
 
 
 def run_clips(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[int],
@@ -118,14 +123,10 @@ def run_clips(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[in
 def _drive_batch(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[int],
                  donors: list[Clip | None]) -> list[RolloutResult | ClipError]:
     contexts = [build_context(c, horizon, s, False, d) for c, s, d in zip(clips, seeds, donors, strict=True)]
-    views = tuple(clips[0].episode.frames)
-    size = clips[0].episode.frames[views[0]].shape[1:3]
-    for clip in clips:
-        if tuple(clip.episode.frames) != views or clip.episode.frames[views[0]].shape[1:3] != size:
+    views, size = _views_and_size(model, clips[0])
+    for clip in clips[1:]:
+        if _views_and_size(model, clip) != (views, size):
             raise ClipError(clip.clip_id, "clips of one batch must share views and resolution")
-        missing = set(views) - set(model.spec.views)
-        if missing:
-            raise ClipError(clip.clip_id, f"model {model.spec.name} does not predict views {sorted(missing)}")
     start = time.perf_counter()
     model.reset_batch(contexts)
     parts: list[dict[str, list[np.ndarray]]] = [{v: [] for v in views} for _ in clips]
