@@ -177,7 +177,8 @@ def fingerprint(task: TaskSpec, manifest: Mapping[str, Any]) -> str:
         "resize_rule": RESIZE_RULE,
         "mask_resize_rule": MASK_RESIZE_RULE,
         "metrics": metric_settings(),
-        "mask_version": task.mask_version,
+        # a dataset without masks scores no masked metric: not comparable with one that has them
+        "mask_version": task.mask_version if manifest.get("masks", "available") == "available" else "unavailable",
         "horizon_grid": HORIZON_GRID,
         "regime": REGIME,
     }

@@ -9,7 +9,11 @@ or resized to make it fit.
 from __future__ import annotations
 
 import hashlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,33 +61,65 @@ def build_context(clip: Clip, horizon: int, seed: int, with_ground_truth: bool,
     donor = actions_from or clip
     donor.require(horizon)
     donor_future = slice(donor.start_frame + 1, donor.start_frame + 1 + horizon)
+    # copies, never views: a view's .base is the whole episode, future frames included
     return RolloutContext(
         clip_id=clip.clip_id,
-        frames={v: f[: s0 + 1] for v, f in ep.frames.items()},
-        state=ep.state[: s0 + 1],
-        joints=ep.joints[: s0 + 1],
+        frames={v: f[: s0 + 1].copy() for v, f in ep.frames.items()},
+        state=ep.state[: s0 + 1].copy(),
+        joints=ep.joints[: s0 + 1].copy(),
         instruction=ep.instruction,
         seed=seed,
         horizon=horizon,
         future_actions=donor.episode.state[donor_future].copy(),
         future_joints=donor.episode.joints[donor_future].copy(),
-        ground_truth={v: f[future] for v, f in ep.frames.items()} if with_ground_truth else None,
+        ground_truth={v: f[future].copy() for v, f in ep.frames.items()} if with_ground_truth else None,
     )
 
 
-def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int, actions_from: Clip | None = None) -> RolloutResult:
+class ClipTimeout(ClipError):
+    """A clip's rollout ran past the run's per-clip time limit."""
+
+
+@contextmanager
+def time_limit(seconds: float | None, clip_id: str) -> Iterator[None]:
+    """Raise :class:`ClipTimeout` in the main thread after ``seconds`` (SIGALRM; None: no limit).
+
+    Python code and every interruptible wait stop at once; a model stuck inside one native call
+    (a single huge kernel) is stopped when that call returns. Off the main thread, or where
+    ``setitimer`` does not exist, there is no limit."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise ClipTimeout(clip_id, f"rollout ran past the per-clip time limit of {seconds:g} s (--clip-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_clip(model: WorldModel, clip: Clip, horizon: int, seed: int, actions_from: Clip | None = None,
+             timeout: float | None = None) -> RolloutResult:
     """Roll a model out on one clip and return validated uint8 frames for every task view."""
     context = build_context(clip, horizon, seed, model.spec.needs_ground_truth, actions_from)
     views, (height, width) = _views_and_size(model, clip)
     start = time.perf_counter()
     try:
-        if overrides_rollout(model):
-            frames = validate_frames(model.rollout(context), views, horizon, (height, width), clip.clip_id, "rollout()")
-        else:
-            frames = _drive(model, context, views, (height, width))
+        with time_limit(timeout, clip.clip_id):
+            if overrides_rollout(model):
+                frames = validate_frames(model.rollout(context), views, horizon, (height, width), clip.clip_id,
+                                         "rollout()")
+            else:
+                frames = _drive(model, context, views, (height, width))
     except ClipError:
         raise
-    except Exception as err:  # a crashing model fails its clip, not the run
+    except (Exception, SystemExit) as err:  # a crashing (or exiting) model fails its clip, not the run
         raise ClipError(clip.clip_id, f"model {model.spec.name} raised {type(err).__name__}: {err}") from err
     return RolloutResult(frames, time.perf_counter() - start)
 
@@ -98,23 +134,26 @@ def _views_and_size(model: WorldModel, clip: Clip) -> tuple[tuple[str, ...], tup
 
 
 def run_clips(model: WorldModel, clips: list[Clip], horizon: int, seeds: list[int],
-              donors: list[Clip | None] | None = None) -> list[RolloutResult | ClipError | DatasetError]:
+              donors: list[Clip | None] | None = None,
+              timeout: float | None = None) -> list[RolloutResult | ClipError | DatasetError]:
     """Roll several clips out, in lockstep when the model supports batches.
 
     Returns one result or one error (naming its clip) per clip, in order. If anything goes wrong in a
-    batch (a model exception, one bad output), the batch is rolled out again clip by clip, so the
-    failure is pinned on its own clip and the others still get results."""
+    batch (a model exception, one bad output, the time limit), the batch is rolled out again clip by
+    clip, so the failure is pinned on its own clip and the others still get results. ``timeout``:
+    seconds per clip (a batch gets that times its size)."""
     donors = donors or [None] * len(clips)
     if len(clips) > 1 and supports_batch(model) and not overrides_rollout(model) \
             and not model.spec.needs_ground_truth:
         try:
-            return _drive_batch(model, clips, horizon, seeds, donors)
-        except Exception:  # noqa: BLE001 - isolate the failing clip below
+            with time_limit(timeout and timeout * len(clips), clips[0].clip_id):
+                return _drive_batch(model, clips, horizon, seeds, donors)
+        except (Exception, SystemExit):  # noqa: BLE001 - isolate the failing clip below
             pass
     results: list[RolloutResult | ClipError | DatasetError] = []
     for clip, seed, donor in zip(clips, seeds, donors, strict=True):
         try:
-            results.append(run_clip(model, clip, horizon, seed, actions_from=donor))
+            results.append(run_clip(model, clip, horizon, seed, actions_from=donor, timeout=timeout))
         except (ClipError, DatasetError) as err:  # e.g. an episode too short for the horizon
             results.append(err)
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from pwbench.data.tasks import get_task, open_dataset
 from pwbench.errors import ClipError, DatasetError, PwbenchError
 from pwbench.io import atomic_write_json
 from pwbench.models import build as build_model
+from pwbench.models import resolve as resolve_model
 from pwbench.paths import evalset_cache
 from pwbench.results.records import failed_record, ok_record
 from pwbench.results.run_dir import RunDir
@@ -38,6 +40,7 @@ class RunConfig:
     save_predictions: bool = False
     actions: str = "true"  # protocol.ACTION_REGIMES
     batch: int = 1  # clips rolled out in lockstep (models with step_batch); results depend on it
+    clip_timeout: float | None = 3600.0  # seconds per clip rollout before it fails (None: no limit)
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -45,6 +48,8 @@ class RunConfig:
         get_task(self.task)
         if self.batch < 1:
             raise PwbenchError(f"--batch must be at least 1, got {self.batch}")
+        if self.clip_timeout is not None and not self.clip_timeout > 0:
+            raise PwbenchError(f"--clip-timeout must be positive, got {self.clip_timeout}")
         if self.clips is not None and self.clips < 1:
             raise PwbenchError(f"--clips must be at least 1, got {self.clips}")
         self.episode_range()  # raises a clear error on a bad range
@@ -84,38 +89,48 @@ def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
 
 
 def run(config: RunConfig, progress: bool = True) -> dict[str, Any] | None:
-    """Run (or resume) a benchmark; returns the summary on the main rank."""
+    """Run (or resume) a benchmark; returns the summary on the main rank.
+
+    Nothing is written before the model name and options are resolved and the model is built,
+    so a misspelt command leaves no run folder behind that would refuse the corrected one."""
     task = get_task(config.task)
+    options = resolve_model(config.model).options(config.model_options)
     with dist.process_group(config.device) as rank:
         device = f"cuda:{rank.local_rank}" if config.device == "cuda" and rank.world_size > 1 else config.device
-        if device.startswith("cuda"):
+        if ":" in device:  # a plain "cuda" is the current device already
             import torch
 
-            torch.cuda.set_device(device)
+            torch.cuda.set_device(torch.device(device))
         evalset = prepare_eval_set(task, config)
         run_dir = RunDir(config.out_dir())
+        manifest = run_manifest(config, task, evalset, options)
+        run_dir.check(manifest)
         if rank.is_main:
+            if not evalset.has_masks:
+                print(f"pwbench run: note: {evalset.dataset.root if evalset.dataset else 'the dataset'} has no "
+                      "object masks; masked and background metrics will be null (recorded in run.json)",
+                      file=sys.stderr)
             evalset.prepare(config.frames, progress=progress)
-            run_dir.open(run_manifest(config, task, evalset))
         dist.barrier()
-        if not rank.is_main:
-            run_dir.open(run_manifest(config, task, evalset))  # checks identity only
         mine = [c for c in evalset.clip_ids if rank.owns(c)]
         todo = [c for c in mine if not run_dir.is_done(c)]
-        if todo:
-            _roll_out(config, task, evalset, run_dir, todo, device, progress and rank.is_main)
+        model = build_model(config.model, task, device=device, **options) if todo else None
+        if rank.is_main:
+            run_dir.open(manifest)
+        dist.barrier()
+        if model is not None:
+            run_dir.open_model(asdict(model.spec))
+            _roll_out(model, config, task, evalset, run_dir, todo, device, progress and rank.is_main)
         dist.barrier()
         if not rank.is_main:
             return None
         return write_summary(run_dir)
 
 
-def _roll_out(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet, run_dir: RunDir,
+def _roll_out(model, config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet, run_dir: RunDir,
               todo: list[str], device: str, progress: bool) -> None:
     from pwbench.metrics import FrameScorer
 
-    model = build_model(config.model, task, device=device, **config.model_options)
-    atomic_write_json(run_dir.path / "model.json", asdict(model.spec))
     scorer = FrameScorer(device=device)
     bar = tqdm(total=len(todo), desc=f"{config.model} on {task.name}", unit="clip", disable=not progress)
     donors = action_donors(evalset.clip_ids, evalset.fingerprint) if config.actions == "shuffled" else {}
@@ -143,14 +158,20 @@ def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list
         except (ClipError, DatasetError) as err:
             out[clip_id] = (failed_record(fp, clip_id, name, horizon, str(err)), None)
     results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
-                        [d for _, d in loaded])
+                        [d for _, d in loaded], timeout=config.clip_timeout)
     for (clip, _), result in zip(loaded, results, strict=True):
         if isinstance(result, (ClipError, DatasetError)):
             out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(result)), None)
             continue
         if config.save_predictions:
             run_dir.save_predictions(clip.clip_id, result.frames)
-        scores = score_frames(scorer, clip, result.frames, horizon)
+        try:
+            scores = score_frames(scorer, clip, result.frames, horizon)
+        except Exception as err:  # noqa: BLE001 - one unscorable clip fails alone
+            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon,
+                                               f"clip {clip.clip_id}: scoring failed: {type(err).__name__}: {err}"),
+                                 None)
+            continue
         timing = {"clip_id": clip.clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device,
                   "batch": config.batch}
         out[clip.clip_id] = (ok_record(fp, clip.clip_id, name, horizon, scores), timing)
@@ -167,7 +188,8 @@ def score_frames(scorer, clip, frames: dict, horizon: int) -> dict:
     return scores
 
 
-def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet) -> dict[str, Any]:
+def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
+                 model_options: dict[str, Any]) -> dict[str, Any]:
     return {
         "fingerprint": evalset.fingerprint,
         "model": config.model,
@@ -178,9 +200,11 @@ def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet) -
         "resolution": list(task.resolution),
         "regime": protocol.REGIME,
         "actions": config.actions,
+        "model_options": model_options,  # resolved: every declared option, defaults included
         **({"action_donors": action_donors(evalset.clip_ids, evalset.fingerprint)}
            if config.actions == "shuffled" else {}),
         "dataset": {k: evalset.manifest[k] for k in ("dataset_id", "revision")},
+        "masks": "available" if evalset.has_masks else "unavailable",
         "clips": evalset.manifest["clips"],
         "config": asdict(config),
     }

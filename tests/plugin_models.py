@@ -75,3 +75,7 @@ class Slow(WorldModel):
 
 def build_slow(task: TaskSpec, device: str = "cpu") -> WorldModel:
     return Slow(task)
+
+
+def build_raising(task: TaskSpec, device: str = "cpu") -> WorldModel:
+    raise RuntimeError("weights corrupted (simulated)")

@@ -107,12 +107,33 @@ def test_refuses_to_mix_runs(copy_last_run, tiny_dataset, capsys):
     (("--model", "oracle", "--data", "/no/such/dir"), "no such folder"),
     (("--model", "oracle", "--episodes", "5"), "--episodes must be A:B"),
     (("--model", "oracle", "--episodes", "7:9"), "no eligible episode"),
+    (("--model", "copy-last", "--option", "foo=1"), "model 'copy-last' takes no options"),
+    (("--model", "ctrl-world", "--option", "num_step=10"), "no option 'num_step'; did you mean 'num_steps'?"),
+    (("--model", "ctrl-world", "--option", "num_steps=many"), "num_steps='many' is not a valid int"),
+    (("--model", "raising"), "model 'raising' could not be built: RuntimeError: weights corrupted"),
 ])
-def test_user_errors_are_one_line(tiny_dataset, tmp_path, capsys, args, message):
+def test_user_errors_are_one_line(tiny_dataset, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.setitem(registry.BUILTIN, "raising", "plugin_models:build_raising")
     data = () if "--data" in args else ("--data", tiny_dataset)
     assert run_cli("run", *args, *data, "--out", tmp_path / "x", "--quiet") == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "run.json").exists()  # the corrected command is not refused
+
+
+def test_resume_refuses_other_options(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(registry.BUILTIN, "bad", "plugin_models:build_bad")
+    out = tmp_path / "opts"
+    common = ("run", "--model", "bad", "--data", tiny_dataset, "--out", out, "--quiet", "--horizon", "1s")
+    assert run_cli(*common, "--option", "mode=nan", "--option", "clips=ep000001-s008") == 3
+    run = json.loads((out / "run.json").read_text())
+    assert run["model_options"] == {"mode": "nan", "clips": "ep000001-s008"}
+    assert run_cli(*common, "--option", "mode=shape", "--option", "clips=ep000001-s008") == 2
+    assert "model_options" in capsys.readouterr().err
+    # the resolved options are compared: spelling out a default is the same run as leaving it out
+    other = [a if a != out else tmp_path / "opts2" for a in common]
+    assert run_cli(*other, "--option", "mode=shape", "--option", "clips=ep000001-s008") == 3
+    assert run_cli(*other, "--option", "clips=ep000001-s008") == 3
 
 
 def test_failed_clips_are_recorded_and_the_run_goes_on(tiny_dataset, tmp_path, monkeypatch, capsys):

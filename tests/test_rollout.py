@@ -131,3 +131,31 @@ def test_lockstep_batch_equals_clip_by_clip_and_isolates_failures(evalset):
     failing = run_clips(Batched(TASK, fail=clips[1].clip_id), clips, 7, seeds)
     assert isinstance(failing[1], ClipError) and clips[1].clip_id in str(failing[1])
     assert not isinstance(failing[0], ClipError) and not isinstance(failing[2], ClipError)
+
+
+def test_context_arrays_are_copies_not_views_of_the_episode(clip):
+    ctx = build_context(clip, 20, seed=3, with_ground_truth=True)
+    arrays = [*ctx.frames.values(), ctx.state, ctx.joints, ctx.future_actions, ctx.future_joints,
+              *ctx.ground_truth.values()]
+    assert all(a.base is None for a in arrays)  # no .base to read the rest of the episode through
+    assert not any(np.shares_memory(ctx.frames[v], clip.episode.frames[v]) for v in ctx.frames)
+
+
+class _Exits(CopyLast):
+    def step(self, actions, joints):
+        raise SystemExit(1)
+
+
+class _Hangs(CopyLast):
+    def step(self, actions, joints):
+        import time
+
+        time.sleep(30)
+
+
+def test_a_model_that_exits_or_hangs_fails_its_clip(clip):
+    with pytest.raises(ClipError, match="raised SystemExit"):
+        run_clip(_Exits(TASK), clip, 8, seed=1)
+    with pytest.raises(ClipError, match="time limit of 0.2 s"):
+        run_clip(_Hangs(TASK), clip, 8, seed=1, timeout=0.2)
+    assert run_clip(CopyLast(TASK), clip, 8, seed=1, timeout=30).frames  # the limit is cleared after

@@ -137,25 +137,28 @@ class _ClipState:
     text: torch.Tensor  # (1, P)
 
 
-def build(task: TaskSpec, device: str = "cpu", **options: Any) -> WorldModel:
+def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, cond_noise: float | None = None,
+          weights: str | None = None, threads: int | None = None) -> WorldModel:
     """pwbench factory: ``droid-sim`` -> shipped small weights; ``droid`` -> official checkpoint.
 
-    Options: ``num_steps`` (sampler steps; default 50 official, 3 small), ``cond_noise`` (the
-    condition frame's noise level at inference; default the config's ``noise_aug_infer``),
-    ``weights`` (path override), ``threads`` (torch CPU threads).
+    Options: ``num_steps`` (sampler steps; default the config's: 50 official, 2 small),
+    ``cond_noise`` (the condition frame's noise level at inference; default the config's
+    ``noise_aug_infer``), ``weights`` (a folder of weights instead of the shipped/official ones),
+    ``threads`` (torch CPU threads).
     """
     if task.name not in CONFIGS:
         raise ValueError(f"ctrl-world has variants for tasks {sorted(CONFIGS)}, not {task.name!r}")
-    if "threads" in options:
-        torch.set_num_threads(int(options["threads"]))
-    num_steps, cond_noise = options.get("num_steps"), options.get("cond_noise")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     if task.name == "droid":
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        model = load_official(device=device, dtype=dtype, weights=options.get("weights"))
+        model = load_official(device=device, dtype=dtype, weights=weights)
         poses = PoseEncoder("bound", DROID_Q01, DROID_Q99)
         return CtrlWorldModel(model, task, poses, num_steps, variant="official-droid", device=device,
                               cond_noise=cond_noise)
-    model, meta = load_small(options.get("weights"), device=device)
+    model, meta = load_small(weights, device=device)
     poses = PoseEncoder(model.config.pose_features, meta["pose_q01"], meta["pose_q99"], meta.get("pose_delta_scale"))
     extra = {k: meta[k] for k in ("train_steps", "seed") if k in meta}
     extra["train_episodes"] = len(meta.get("train_episodes", []))

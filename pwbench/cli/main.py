@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     except (PwbenchError, UnknownModel, DuplicateModel, ValueError, FileNotFoundError) as err:
         print(f"pwbench {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as err:  # an unwritable or full --out, a vanished file: say which, no traceback
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"pwbench {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"pwbench {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

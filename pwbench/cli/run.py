@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=1, metavar="N",
                    help="roll N clips out in lockstep through one batched forward (models with step_batch; "
                         "per-clip seeds kept, results bit-identical for equal N)")
+    p.add_argument("--clip-timeout", type=float, default=3600.0, metavar="SECONDS",
+                   help="a clip whose rollout takes longer fails (recorded; the run goes on); default 3600")
     p.add_argument("--save-predictions", action="store_true", help="keep predicted frames for `pwbench score`")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option passed to its factory (repeatable), e.g. num_steps=10")
@@ -61,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
                        episodes=args.episodes,
                        out=args.out, device=args.device, data=args.data, revision=args.revision,
                        save_predictions=args.save_predictions, actions=args.actions, batch=args.batch,
+                       clip_timeout=args.clip_timeout,
                        model_options=parse_options(args.option))
     summary = run(config, progress=not args.quiet)
     if summary is None:  # a non-zero rank of a torchrun launch: rank 0 reports

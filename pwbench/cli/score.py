@@ -3,18 +3,21 @@
 SOURCE is either a run folder made with ``--save-predictions`` (its run.json says what was
 run) or a submission folder of ``<clip_id>.npz`` files (one uint8 (H, h, w, 3) array per view),
 which needs --task, --horizon and --name. Every prediction is validated exactly like a live
-rollout, and records go to a new run folder.
+rollout, and records go to a new run folder (the source's action regime and clip range kept).
+Exit status 3: some clips failed or have no prediction.
 """
 
 from __future__ import annotations
 
 import argparse
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from pwbench import protocol
+from pwbench.cli.run import EXIT_CLIPS_FAILED
 from pwbench.data.evalset import EvalSet
 from pwbench.data.tasks import get_task
 from pwbench.errors import ClipError, DatasetError, RunMismatch
@@ -44,8 +47,9 @@ def _config(args: argparse.Namespace, source: Path) -> tuple[RunConfig, Path, di
         run = RunDir(source).read_manifest()
         cfg = run["config"]
         config = RunConfig(model=args.name or run["model"], task=run["task"], horizon=cfg["horizon"],
-                           clips=cfg["clips"], out=out, device=args.device, data=args.data or cfg["data"],
-                           revision=run["dataset"]["revision"])
+                           clips=cfg["clips"], episodes=cfg.get("episodes"), out=out, device=args.device,
+                           data=args.data or cfg["data"], revision=run["dataset"]["revision"],
+                           actions=run.get("actions", "true"))
         return config, source / "predictions", run
     missing = [flag for flag, value in (("--task", args.task), ("--horizon", args.horizon), ("--name", args.name))
                if value is None]
@@ -64,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     config, pred_dir, run = _config(args, source)
     task = get_task(config.task)
     if run is not None:
-        manifest = {"task": task.name, **run["dataset"], "clips": run["clips"]}
+        manifest = {"task": task.name, **run["dataset"], "masks": run.get("masks", "available"), "clips": run["clips"]}
         evalset = EvalSet(task, manifest, evalset_cache(task.name), None)
         if evalset.fingerprint != run["fingerprint"]:
             raise RunMismatch(f"{source}: run.json's fingerprint does not match protocol "
@@ -75,14 +79,17 @@ def main(args: argparse.Namespace) -> int:
         evalset = prepare_eval_set(task, config)
     evalset.prepare(config.frames)
     out = RunDir(config.out_dir())
-    out.open(run_manifest(config, task, evalset))
+    manifest = run_manifest(config, task, evalset, run.get("model_options", {}) if run else {})
+    if run is not None and "action_donors" in run:
+        manifest["action_donors"] = run["action_donors"]
+    out.open(manifest)
     scorer = FrameScorer(device=config.device)
     for clip_id in tqdm(evalset.clip_ids, desc=f"score {config.model}", unit="clip"):
         out.write_record(_score_one(evalset, scorer, pred_dir, clip_id, config))
     summary = write_summary(out)
     print(format_table(summary))
     print(f"\nresults: {out.path}/summary.json")
-    return 0
+    return EXIT_CLIPS_FAILED if summary["clips"]["failed"] or summary["clips"]["missing"] else 0
 
 
 def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: RunConfig) -> dict:
@@ -96,9 +103,13 @@ def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: R
         try:
             with np.load(path, allow_pickle=False) as stored:
                 frames = {k: stored[k] for k in stored.files}
-        except (OSError, ValueError) as err:
-            raise ClipError(clip_id, f"{path}: unreadable ({err})") from err
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ClipError(clip_id, f"{path}: unreadable ({type(err).__name__}: {err})") from err
         frames = validate_frames(frames, evalset.task.views, horizon, size, clip_id, str(path))
+        scores = score_frames(scorer, clip, frames, horizon)
     except (ClipError, DatasetError) as err:
         return failed_record(fp, clip_id, config.model, horizon, str(err))
-    return ok_record(fp, clip_id, config.model, horizon, score_frames(scorer, clip, frames, horizon))
+    except Exception as err:  # noqa: BLE001 - one unscorable clip fails alone
+        return failed_record(fp, clip_id, config.model, horizon, f"clip {clip_id}: scoring failed: "
+                                                                 f"{type(err).__name__}: {err}")
+    return ok_record(fp, clip_id, config.model, horizon, scores)

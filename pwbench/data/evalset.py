@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def select_clips(task: protocol.TaskSpec, dataset: LeRobotFolder, revision: str,
                            f"{protocol.FPS} Hz that a clip of task {task.name} needs")
     clips = [{"clip_id": clip_id_for(i, s0), "episode_index": i, "start_frame": s0,
               "frames_available": dataset.length_5hz(i)} for i in eligible]
-    return {"task": task.name, "dataset_id": task.dataset_id, "revision": revision, "clips": clips}
+    masks = "available" if dataset.info.get("pwbench_masks") else "unavailable"
+    return {"task": task.name, "dataset_id": task.dataset_id, "revision": revision, "masks": masks, "clips": clips}
 
 
 class EvalSet:
@@ -85,12 +87,19 @@ class EvalSet:
         self.dataset = dataset
         self._index_path = self.dir / "index.json"
         self._hashes: dict[str, str] = {}
+        self.unreadable: dict[str, str] = {}  # clip -> why its episode could not be decoded
         self._read_index()
 
     def _read_index(self) -> None:
         """(Re-)read the recorded hashes: another process (rank 0) may have cached clips since."""
         if self._index_path.is_file():
             self._hashes.update(json.loads(self._index_path.read_text()))
+
+    @property
+    def has_masks(self) -> bool:
+        """Whether the dataset has object masks (without them every masked metric is null, and
+        the run, its fingerprint and its summary say so)."""
+        return self.manifest.get("masks", "available") == "available"
 
     @property
     def clip_ids(self) -> list[str]:
@@ -103,10 +112,15 @@ class EvalSet:
         raise KeyError(f"clip {clip_id} is not in the manifest")
 
     def prepare(self, horizon: int, progress: bool = True) -> None:
-        """Decode and cache every clip that is not cached yet (or cached too short)."""
+        """Decode and cache every clip that is not cached yet (or cached too short). A clip whose
+        episode cannot be read is remembered (``unreadable``) and fails alone when loaded."""
         todo = [cid for cid in self.clip_ids if not self._cached_enough(cid, horizon)]
         for clip_id in tqdm(todo, desc="prepare eval set", unit="clip", disable=not progress or not todo):
-            self._cache(clip_id, horizon)
+            try:
+                self._cache(clip_id, horizon)
+            except Exception as err:  # noqa: BLE001 - a corrupt episode fails its clip, not the run
+                self.unreadable[clip_id] = str(err) if isinstance(err, DatasetError) else \
+                    f"episode {self._entry(clip_id)['episode_index']} could not be decoded: {type(err).__name__}: {err}"
 
     def _cached_enough(self, clip_id: str, horizon: int) -> bool:
         path = self.dir / f"{clip_id}.npz"
@@ -114,8 +128,11 @@ class EvalSet:
             return False
         entry = self._entry(clip_id)
         want = min(entry["frames_available"], entry["start_frame"] + 1 + max(horizon, MAX_GRID_FRAMES))
-        with np.load(path) as stored:
-            return int(stored["state"].shape[0]) >= want
+        try:
+            with np.load(path) as stored:
+                return int(stored["state"].shape[0]) >= want
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return False  # a truncated or foreign cache file is decoded again
 
     def _cache(self, clip_id: str, horizon: int) -> None:
         if self.dataset is None:
@@ -138,6 +155,8 @@ class EvalSet:
         """A cached clip, checked against its recorded sha256."""
         entry = self._entry(clip_id)
         path = self.dir / f"{clip_id}.npz"
+        if clip_id in self.unreadable:
+            raise DatasetError(f"clip {clip_id}: {self.unreadable[clip_id]}")
         if clip_id not in self._hashes:
             self._read_index()
         if not path.is_file() or clip_id not in self._hashes:
@@ -149,6 +168,9 @@ class EvalSet:
         with np.load(io.BytesIO(payload)) as stored:
             frames = {v: stored[f"frames/{v}"] for v in self.task.views}
             has_masks = all(f"masks/{v}" in stored.files for v in self.task.views)
+            if has_masks != self.has_masks:
+                raise DatasetError(f"{path}: {'has' if has_masks else 'lacks'} object masks, but the dataset "
+                                   f"{'has none' if has_masks else 'has them'}; delete it to re-decode")
             masks = {v: stored[f"masks/{v}"] for v in self.task.views} if has_masks else None
             ep = Episode(entry["episode_index"], str(stored["instruction"]), frames,
                          stored["state"], stored["joints"], masks)

@@ -15,6 +15,7 @@ and resized to the task's resolution, so everything downstream speaks protocol u
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,8 +161,8 @@ class LeRobotFolder:
                     labels = stored[view][rows // stride]
                     labels = resize_labels(labels, resolution)
                     out[view] = (labels == robot) | (labels >= first_object)
-        except (KeyError, IndexError, ValueError, OSError) as err:
-            raise DatasetError(f"{path}: bad mask file ({err})") from err
+        except (KeyError, IndexError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise DatasetError(f"{path}: bad mask file ({type(err).__name__}: {err})") from err
         return out
 
 

@@ -33,12 +33,22 @@ def get_task(name: str) -> protocol.TaskSpec:
 
 
 def local_revision(root: Path) -> str:
-    """A revision for a local folder: digest of its metadata (episode list and features)."""
+    """A revision for a local folder: digest of its metadata files' content and of every data,
+    video and mask file's name, size and modification time.
+
+    Replacing a video or a table therefore gives a new revision (so a new fingerprint and a new
+    frame cache) without reading gigabytes; copying a folder without keeping modification times
+    does too, which only costs a re-decode. Name a revision yourself with ``--revision``."""
     h = hashlib.sha256()
-    for rel in ("meta/info.json", "meta/episodes.jsonl"):
+    for rel in ("meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl"):
         path = root / rel
         if path.is_file():
-            h.update(path.read_bytes())
+            h.update(rel.encode() + b"\0" + path.read_bytes())
+    for folder in ("data", "videos", "masks"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                st = path.stat()
+                h.update(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return "local-" + h.hexdigest()[:16]
 
 

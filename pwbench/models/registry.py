@@ -5,7 +5,10 @@ unknown names get a did-you-mean error, and a name registered twice is an error 
 silent overwrite). Out-of-tree models register through the ``pwbench.models`` entry-point
 group; nothing is discovered by naming convention.
 
-A factory is ``factory(task: TaskSpec, device: str, **options) -> WorldModel``.
+A factory is ``factory(task: TaskSpec, device: str = "cpu", *, option: type = default, ...)
+-> WorldModel``; its keyword parameters declare the model's options (:mod:`pwbench.models.options`).
+Anything that goes wrong while loading or calling a factory is a :class:`ModelLoadError` naming
+the model, so the CLI prints one line instead of a plugin's traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+from pwbench.errors import PwbenchError
+from pwbench.models import options as model_options
 from pwbench.models.base import WorldModel
 from pwbench.protocol import TaskSpec
 
@@ -39,6 +44,10 @@ class DuplicateModel(ValueError):
     """The same model name was registered by two sources."""
 
 
+class ModelLoadError(PwbenchError):
+    """A registered model could not be imported or built (the message names it and the cause)."""
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -51,9 +60,14 @@ class Entry:
             obj: Any = importlib.import_module(module_name)
             for part in attr.split("."):
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError) as err:
-            raise ImportError(f"model {self.name!r}: cannot load {self.target} ({self.source}): {err}") from err
+        except Exception as err:  # a plugin's import may fail in any way
+            raise ModelLoadError(f"model {self.name!r}: cannot load {self.target} ({self.source}): "
+                                 f"{type(err).__name__}: {err}") from err
         return obj
+
+    def options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` checked against the factory's declared options, defaults filled in."""
+        return model_options.resolve(self.load(), self.name, given)
 
 
 def _discover() -> dict[str, Entry]:
@@ -85,8 +99,15 @@ def resolve(name: str) -> Entry:
 
 
 def build(name: str, task: TaskSpec, device: str = "cpu", **options: Any) -> WorldModel:
-    """Build a registered model for a task."""
-    model = resolve(name).load()(task, device=device, **options)
+    """Build a registered model for a task (options checked first)."""
+    entry = resolve(name)
+    resolved = entry.options(options)
+    try:
+        model = entry.load()(task, device=device, **resolved)
+    except PwbenchError:
+        raise  # already a user-facing message (missing weights, ...)
+    except Exception as err:
+        raise ModelLoadError(f"model {name!r} could not be built: {type(err).__name__}: {err}") from err
     if not isinstance(model, WorldModel):
-        raise TypeError(f"model {name!r}: the factory returned {type(model).__name__}, not a WorldModel")
+        raise ModelLoadError(f"model {name!r}: the factory returned {type(model).__name__}, not a WorldModel")
     return model

@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from pwbench import protocol
+from pwbench.errors import RunMismatch
 
-RECORD_SCHEMA = "pwbench.clip/1"
+RECORD_SCHEMA = "pwbench.clip/2"  # 2: excluded_frames per metric and region
 METRIC_KEYS: tuple[str, ...] = tuple(f"{m}_{r}" for m in protocol.METRICS for r in protocol.REGIONS)
+REGION_KEYS: tuple[str, ...] = tuple(k for k in METRIC_KEYS if not k.endswith("_full"))
 
 
 def _floats(values: np.ndarray) -> list[float | None]:
@@ -27,13 +29,30 @@ def ok_record(fingerprint: str, clip_id: str, model: str, horizon: int,
     """A scored clip. ``scores``: view -> FrameScorer output (metric key -> per-frame values)."""
     metrics = {view: {key: _floats(out[key]) for key in METRIC_KEYS} for view, out in scores.items()}
     coverage = {view: _floats(out["mask_coverage"]) for view, out in scores.items()}
-    excluded = {view: int(sum(v is None for v in metrics[view]["psnr_masked"])) for view in metrics}
+    # frames left out of a region's means: too little coverage, or (SSIM) a mask wholly inside the
+    # cropped border; counted per metric, since the rules differ
+    excluded = {view: {key: int(sum(v is None for v in metrics[view][key])) for key in REGION_KEYS}
+                for view in metrics}
     return {
         **_header(fingerprint, clip_id, model, horizon, "ok"),
         "metrics": metrics,
         "mask_coverage": coverage,
-        "masked_frames_excluded": excluded,
+        "excluded_frames": excluded,
     }
+
+
+def check_record(record: dict[str, Any], run: dict[str, Any], clip_id: str, where: str) -> None:
+    """Refuse a record that does not belong to this run (copied in, or left by another run)."""
+    if record.get("schema") != RECORD_SCHEMA:
+        raise RunMismatch(f"{where}: record schema {record.get('schema')!r}, this pwbench reads {RECORD_SCHEMA!r}")
+    expected = {"clip_id": clip_id, "fingerprint": run.get("fingerprint"), "model": run.get("model"),
+                "horizon": run.get("horizon")}
+    for key, value in expected.items():
+        if record.get(key) != value:
+            raise RunMismatch(f"{where}: record has {key}={record.get(key)!r}, the run has {value!r}; "
+                              "it belongs to another run (move it away to redo the clip)")
+    if record.get("status") not in ("ok", "failed"):
+        raise RunMismatch(f"{where}: record status {record.get('status')!r} is neither 'ok' nor 'failed'")
 
 
 def failed_record(fingerprint: str, clip_id: str, model: str, horizon: int, reason: str) -> dict[str, Any]:

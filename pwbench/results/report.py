@@ -58,6 +58,8 @@ def format_table(summary: dict[str, Any]) -> str:
     cost = summary["cost"]
     lines += ["", f"95 % bootstrap CIs over clips. Cost: {cost['seconds_per_frame']:.3g} s per predicted frame "
                   f"on {cost['device']}."]
+    if summary.get("masks", "available") != "available":
+        lines.append("The dataset has no object masks: masked and background metrics are not computed.")
     if summary["failures"]:
         lines.append("Failed clips:")
         lines += [f"  {f['error']}" for f in summary["failures"]]

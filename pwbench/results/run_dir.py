@@ -25,11 +25,13 @@ import numpy as np
 
 from pwbench import __version__
 from pwbench.errors import RunMismatch
-from pwbench.io import atomic_write_bytes, atomic_write_json
+from pwbench.io import atomic_write_bytes, atomic_write_json, dumps_json, remove_orphans
+from pwbench.results.records import check_record
 
 RUN_SCHEMA = "pwbench.run/1"
-IDENTITY_KEYS = ("fingerprint", "model", "horizon", "actions")
-IDENTITY_DEFAULTS = {"actions": "true"}  # folders written before the key existed ran true actions
+IDENTITY_KEYS = ("fingerprint", "model", "horizon", "actions", "model_options")
+# folders written before a key existed: they ran true actions; their resolved options are unknown
+IDENTITY_DEFAULTS = {"actions": "true", "model_options": "not recorded (a folder from before typed options)"}
 
 
 def identity(manifest: dict[str, Any], key: str) -> Any:
@@ -70,6 +72,7 @@ class RunDir:
         self.clips = self.path / "clips"
         self.timing = self.path / "timing"
         self.predictions = self.path / "predictions"
+        self._manifest: dict[str, Any] | None = None
 
     @property
     def manifest_path(self) -> Path:
@@ -78,34 +81,61 @@ class RunDir:
     def read_manifest(self) -> dict[str, Any]:
         if not self.manifest_path.is_file():
             raise RunMismatch(f"{self.path} is not a pwbench run folder (no run.json)")
-        return json.loads(self.manifest_path.read_text())
+        return _read_json(self.manifest_path)
+
+    def check(self, manifest: dict[str, Any]) -> None:
+        """Refuse (RunMismatch) if the folder holds a run with another identity; writes nothing."""
+        if not self.manifest_path.is_file():
+            return
+        existing = self.read_manifest()
+        for key in IDENTITY_KEYS:
+            if identity(existing, key) != identity(manifest, key):
+                raise RunMismatch(
+                    f"{self.path} holds a run with {key}={identity(existing, key)!r}, this command has "
+                    f"{identity(manifest, key)!r}; refusing to mix them (use another --out)")
 
     def open(self, manifest: dict[str, Any]) -> None:
-        """Write the run manifest, or check that an existing one describes the same run."""
+        """Write the run manifest, or check that an existing one describes the same run (and
+        clear the temp files a killed run left; call before any rollout writes)."""
         if self.manifest_path.is_file():
-            existing = self.read_manifest()
-            for key in IDENTITY_KEYS:
-                if identity(existing, key) != identity(manifest, key):
-                    raise RunMismatch(
-                        f"{self.path} holds a run with {key}={identity(existing, key)!r}, this command has "
-                        f"{identity(manifest, key)!r}; refusing to mix them (use another --out)")
+            self.check(manifest)
+            for folder in (self.path, self.clips, self.timing, self.predictions):
+                remove_orphans(folder)
             return
         manifest = {"schema": RUN_SCHEMA, "harness_version": __version__, "git_hash": git_hash(),
                     "machine": machine(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     **manifest}
         atomic_write_json(self.manifest_path, manifest)
 
+    def open_model(self, spec: dict[str, Any]) -> None:
+        """Write ``model.json`` (the model's spec), or refuse if the folder's differs: a resumed
+        run must be continued by the same model (same weights facts, same sampler settings)."""
+        path = self.path / "model.json"
+        if path.is_file():
+            existing, new = _read_json(path), json.loads(dumps_json(spec))  # compared as written
+            if existing != new:
+                changed = sorted(k for k in set(existing) | set(new) if existing.get(k) != new.get(k))
+                raise RunMismatch(f"{path}: the model that started this run differs from this one "
+                                  f"(fields {', '.join(changed)}); refusing to mix them (use another --out)")
+            return
+        atomic_write_json(path, spec)
+
     def record_path(self, clip_id: str) -> Path:
         return self.clips / f"{clip_id}.json"
 
     def read_record(self, clip_id: str) -> dict[str, Any] | None:
+        """The clip's record, checked against this folder's run (a foreign one is refused)."""
         path = self.record_path(clip_id)
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None  # cannot happen with atomic writes, but never trust a half file
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # cannot happen with atomic writes, but never trust a half file: redo the clip
+        if self._manifest is None:
+            self._manifest = self.read_manifest()
+        check_record(record, self._manifest, clip_id, str(path))
+        return record
 
     def is_done(self, clip_id: str) -> bool:
         record = self.read_record(clip_id)
@@ -127,9 +157,17 @@ class RunDir:
     def timings(self) -> list[dict[str, Any]]:
         if not self.timing.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.timing.glob("*.json"))]
+        return [_read_json(p) for p in sorted(self.timing.glob("*.json"))]
 
     def save_predictions(self, clip_id: str, frames: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **frames)
         atomic_write_bytes(self.predictions / f"{clip_id}.npz", buffer.getvalue())
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of the run folder; a bad one is an error that names it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunMismatch(f"{path}: unreadable ({err}); delete it to redo that part of the run") from err

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pwbench import __version__, protocol
-from pwbench.results.records import METRIC_KEYS
+from pwbench.results.records import METRIC_KEYS, REGION_KEYS
 from pwbench.stats import _nanmean, bootstrap_mean, clip_group_score, window
 
 SUMMARY_SCHEMA = "pwbench.summary/1"
@@ -57,13 +57,14 @@ def summarize(run: dict[str, Any], records: dict[str, dict[str, Any]],
         "horizons": list(results),  # grid order (the results mapping is key-sorted on disk)
         "regime": protocol.REGIME,
         "actions": run.get("actions", "true"),
+        "masks": run.get("masks", "available"),
         "config": run.get("config", {}),
         "git_hash": run.get("git_hash"),
         "machine": run.get("machine"),
         "clips": {"total": len(clip_ids), "ok": len(ok), "failed": len(failed),
                   "missing": len(clip_ids) - len(ok) - len(failed)},
         "failures": [{"clip_id": r["clip_id"], "error": r["error"]} for r in failed],
-        "masked_frames_excluded": sum(sum(r["masked_frames_excluded"].values()) for r in ok),
+        "excluded_frames": {k: sum(v[k] for r in ok for v in r["excluded_frames"].values()) for k in REGION_KEYS},
         "cost": cost(timings),
         "results": results,
         "curves": curves(ok, views, horizon),

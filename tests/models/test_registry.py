@@ -52,10 +52,10 @@ def test_entry_point_models_and_loud_duplicates(monkeypatch):
 
 def test_factory_must_return_world_model(monkeypatch):
     monkeypatch.setitem(registry.BUILTIN, "bad", "plugin_models:not_a_model")
-    with pytest.raises(TypeError, match="not a WorldModel"):
+    with pytest.raises(registry.ModelLoadError, match="not a WorldModel"):
         registry.build("bad", TASK)
     monkeypatch.setitem(registry.BUILTIN, "gone", "no_such_module:build")
-    with pytest.raises(ImportError, match="cannot load no_such_module:build"):
+    with pytest.raises(registry.ModelLoadError, match="cannot load no_such_module:build"):
         registry.build("gone", TASK)
 
 
