@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,6 +26,7 @@ from baselines.ctrl_world.loss import training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from pwbench import protocol
 from pwbench.models.base import RolloutContext
+from pwbench.testing import synthetic_context
 
 FRAMES = protocol.HORIZON_GRID["11s"]
 CLIPS = 16
@@ -34,14 +34,8 @@ THREADS = int(os.environ.get("PWBENCH_BENCH_THREADS", "1"))
 
 
 def context(seed: int) -> RolloutContext:
-    h, w = protocol.TASKS["droid-sim"].resolution
-    rng = np.random.default_rng(seed)
-    frame = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
-    pose = np.tile(np.array([0.45, 0.0, 0.2, 3.14, 0.0, 0.0, 0.2], np.float32), (FRAMES + 1, 1))
-    pose[:, :3] += np.cumsum(rng.normal(0, 0.005, (FRAMES + 1, 3)), 0).astype(np.float32)
-    return RolloutContext(clip_id=f"bench{seed}", frames={v: frame for v in protocol.VIEWS}, state=pose[:1],
-                          joints=pose[:1], instruction="pick up the cube", seed=seed, horizon=FRAMES,
-                          future_actions=pose[1:], future_joints=pose[1:])
+    return synthetic_context(protocol.TASKS["droid-sim"].resolution, FRAMES, seed=seed, context_frames=1,
+                             content_seed=seed, clip_id=f"bench{seed}")
 
 
 @pytest.mark.parametrize("batch", [1, CLIPS])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,15 +12,14 @@ from tqdm import tqdm
 from pwbench import dist, protocol
 from pwbench.data.evalset import EvalSet, select_clips
 from pwbench.data.tasks import get_task, open_dataset
-from pwbench.errors import ClipError, DatasetError, PwbenchError
-from pwbench.io import atomic_write_json
+from pwbench.errors import PwbenchError
 from pwbench.models import build as build_model
-from pwbench.models import resolve as resolve_model
+from pwbench.models import resolve_options
 from pwbench.paths import evalset_cache
-from pwbench.results.records import failed_record, ok_record
 from pwbench.results.run_dir import RunDir
-from pwbench.results.summary import summarize
-from pwbench.rollout import action_donors, clip_seed, run_clips
+from pwbench.results.summary import write_summary
+from pwbench.rollout import action_donors
+from pwbench.scoring import score_clips
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ def run(config: RunConfig, progress: bool = True) -> dict[str, Any] | None:
     Nothing is written before the model name and options are resolved and the model is built,
     so a misspelt command leaves no run folder behind that would refuse the corrected one."""
     task = get_task(config.task)
-    options = resolve_model(config.model).options(config.model_options)
+    options = resolve_options(config.model, config.model_options)
     with dist.process_group(config.device) as rank:
         device = f"cuda:{rank.local_rank}" if config.device == "cuda" and rank.world_size > 1 else config.device
         if ":" in device:  # a plain "cuda" is the current device already
@@ -144,50 +142,6 @@ def _roll_out(model, config: RunConfig, task: protocol.TaskSpec, evalset: EvalSe
     bar.close()
 
 
-def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list[str], donors: dict[str, str],
-                config: RunConfig, device: str) -> list[tuple[dict, dict | None]]:
-    """Roll out and score a batch of clips; a failure becomes a failed record, never an exception."""
-    name, fp, horizon = config.model, evalset.fingerprint, config.frames
-    out: dict[str, tuple[dict, dict | None]] = {}
-    loaded = []
-    for clip_id in clip_ids:
-        try:
-            clip = evalset.load(clip_id)
-            donor = evalset.load(donors[clip_id]) if clip_id in donors else None
-            loaded.append((clip, donor))
-        except (ClipError, DatasetError) as err:
-            out[clip_id] = (failed_record(fp, clip_id, name, horizon, str(err)), None)
-    results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
-                        [d for _, d in loaded], timeout=config.clip_timeout)
-    for (clip, _), result in zip(loaded, results, strict=True):
-        if isinstance(result, (ClipError, DatasetError)):
-            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(result)), None)
-            continue
-        if config.save_predictions:
-            run_dir.save_predictions(clip.clip_id, result.frames)
-        try:
-            scores = score_frames(scorer, clip, result.frames, horizon)
-        except Exception as err:  # noqa: BLE001 - one unscorable clip fails alone
-            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon,
-                                               f"clip {clip.clip_id}: scoring failed: {type(err).__name__}: {err}"),
-                                 None)
-            continue
-        timing = {"clip_id": clip.clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device,
-                  "batch": config.batch}
-        out[clip.clip_id] = (ok_record(fp, clip.clip_id, name, horizon, scores), timing)
-    return [out[c] for c in clip_ids]
-
-
-def score_frames(scorer, clip, frames: dict, horizon: int) -> dict:
-    s0 = clip.start_frame
-    scores = {}
-    for view, pred in frames.items():
-        gt = clip.episode.frames[view][s0 + 1: s0 + 1 + horizon]
-        mask = None if clip.episode.masks is None else clip.episode.masks[view][s0 + 1: s0 + 1 + horizon]
-        scores[view] = scorer.score(pred, gt, mask=mask)  # each GT is scored once per run: no cache key
-    return scores
-
-
 def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
                  model_options: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -208,17 +162,3 @@ def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
         "clips": evalset.manifest["clips"],
         "config": asdict(config),
     }
-
-
-def write_summary(run_dir: RunDir) -> dict[str, Any]:
-    from pwbench.results.report import plot_drift
-
-    run = run_dir.read_manifest()
-    records = run_dir.records([c["clip_id"] for c in run["clips"]])
-    spec_path = run_dir.path / "model.json"
-    run["model_spec"] = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
-    summary = summarize(run, records, run_dir.timings())
-    atomic_write_json(run_dir.path / "summary.json", summary)
-    if summary["clips"]["ok"]:
-        plot_drift({run["model"]: summary}, run_dir.path / "drift.png")
-    return summary

@@ -132,3 +132,16 @@ def test_an_unwritable_out_is_one_line(tiny_dataset, tmp_path, capsys):
     assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--out", out, "--quiet", *HORIZON) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "error:" in err
+
+
+def test_old_records_are_read_in_the_current_schema(tiny_dataset, tmp_path):
+    out = tmp_path / "old"
+    assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--out", out, "--quiet", *HORIZON) == 0
+    path = out / "clips/ep000000-s008.json"
+    new = json.loads(path.read_text())
+    old = {k: v for k, v in new.items() if k != "excluded_frames"} | {
+        "schema": "pwbench.clip/1", "masked_frames_excluded": {v: 0 for v in new["metrics"]}}
+    path.write_text(json.dumps(old))
+    from pwbench.results.run_dir import RunDir
+
+    assert RunDir(out).read_record("ep000000-s008") == new

@@ -8,7 +8,6 @@ import sys
 from pwbench import __version__
 from pwbench.cli import compare, ls, merge, run, score, status
 from pwbench.errors import PwbenchError
-from pwbench.models.registry import DuplicateModel, UnknownModel
 
 SUBCOMMANDS = [run, score, status, ls, merge, compare]
 OPTIONAL = ["pwbench.cli.data", "pwbench.cli.train"]  # added by other rooms of the package
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (PwbenchError, UnknownModel, DuplicateModel, ValueError, FileNotFoundError) as err:
+    except (PwbenchError, ValueError, FileNotFoundError) as err:
         print(f"pwbench {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as err:  # an unwritable or full --out, a vanished file: say which, no traceback

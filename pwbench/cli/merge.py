@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pwbench.results.merge import merge
 from pwbench.results.report import format_table
-from pwbench.runner import write_summary
+from pwbench.results.summary import write_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:

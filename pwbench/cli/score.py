@@ -25,8 +25,10 @@ from pwbench.paths import evalset_cache
 from pwbench.results.records import failed_record, ok_record
 from pwbench.results.report import format_table
 from pwbench.results.run_dir import RunDir
+from pwbench.results.summary import write_summary
 from pwbench.rollout import validate_frames
-from pwbench.runner import RunConfig, prepare_eval_set, run_manifest, score_frames, write_summary
+from pwbench.runner import RunConfig, prepare_eval_set, run_manifest
+from pwbench.scoring import score_frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,17 +7,11 @@ Trainers register like models, under the ``pwbench.trainers`` entry-point group,
 from __future__ import annotations
 
 import argparse
-import difflib
-import importlib
-from importlib.metadata import entry_points
 
-from pwbench.errors import PwbenchError
+from pwbench.registry import Registry
 
 ENTRY_POINT_GROUP = "pwbench.trainers"
-
-
-def trainers() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+TRAINERS = Registry("trainer", ENTRY_POINT_GROUP)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,10 +22,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    known = trainers()
-    if args.model not in known:
-        close = difflib.get_close_matches(args.model, list(known), n=2)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise PwbenchError(f"no trainer for {args.model!r}{hint} (trainers: {', '.join(known) or 'none'})")
-    module, _, attr = known[args.model].partition(":")
-    return int(getattr(importlib.import_module(module), attr)(list(args.args)) or 0)
+    return int(TRAINERS.resolve(args.model).load()(list(args.args)) or 0)

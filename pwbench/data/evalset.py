@@ -38,6 +38,15 @@ class Clip:
     def future_frames(self) -> int:
         return len(self.episode.state) - 1 - self.start_frame
 
+    def future(self, horizon: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """Ground truth of frames s0+1 .. s0+horizon: frames and (if the dataset has them) masks
+        per view. The one place the scored window is sliced."""
+        self.require(horizon)
+        window = slice(self.start_frame + 1, self.start_frame + 1 + horizon)
+        frames = {v: f[window] for v, f in self.episode.frames.items()}
+        masks = None if self.episode.masks is None else {v: m[window] for v, m in self.episode.masks.items()}
+        return frames, masks
+
     def require(self, horizon: int) -> None:
         have = self.future_frames
         if horizon > have:
@@ -62,6 +71,9 @@ def select_clips(task: protocol.TaskSpec, dataset: LeRobotFolder, revision: str,
     indices = dataset.episode_indices
     if task.name == "droid":
         indices = [i for i in indices if i % 100 == 99]
+        if not indices:
+            raise DatasetError(f"{dataset.root}: no validation episode (the droid eval set is the episodes whose "
+                               "index ends in 99); this folder holds none of them")
     eligible = [i for i in indices if dataset.length_5hz(i) >= s0 + 1 + min_future]
     if task.num_clips is not None:
         eligible = sorted(eligible, key=lambda i: hashlib.sha256(str(i).encode()).hexdigest())
@@ -93,7 +105,11 @@ class EvalSet:
     def _read_index(self) -> None:
         """(Re-)read the recorded hashes: another process (rank 0) may have cached clips since."""
         if self._index_path.is_file():
-            self._hashes.update(json.loads(self._index_path.read_text()))
+            try:
+                self._hashes.update(json.loads(self._index_path.read_text()))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise DatasetError(f"{self._index_path}: unreadable frame-cache index ({err}); "
+                                   f"delete {self.dir} to decode the clips again") from err
 
     @property
     def has_masks(self) -> bool:

@@ -72,7 +72,9 @@ class LeRobotFolder:
         version = str(self.info.get("codebase_version", ""))
         if not version.startswith("v2"):
             raise DatasetError(f"{info_path}: codebase_version {version!r} is not the v2.x per-episode layout")
-        self.fps = int(self.info.get("fps", 0))
+        if "fps" not in self.info:
+            raise DatasetError(f"{info_path}: no 'fps' field; the protocol needs {protocol.SOURCE_FPS} Hz source data")
+        self.fps = int(self.info["fps"])
         if self.fps != protocol.SOURCE_FPS:
             raise DatasetError(f"{info_path}: fps {self.fps}, the protocol expects {protocol.SOURCE_FPS}")
         self.chunks_size = int(self.info.get("chunks_size", 1000))

@@ -24,11 +24,9 @@ SIM_EVAL_DIGEST = SIM_DIR / "eval.sha256.json"
 
 def get_task(name: str) -> protocol.TaskSpec:
     if name not in protocol.TASKS:
-        import difflib
+        from pwbench.registry import suggest
 
-        close = difflib.get_close_matches(name, list(protocol.TASKS), n=2)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise PwbenchError(f"unknown task {name!r}{hint} (known: {', '.join(protocol.TASKS)})")
+        raise PwbenchError(suggest(name, list(protocol.TASKS), "task"))
     return protocol.TASKS[name]
 
 

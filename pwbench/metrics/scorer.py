@@ -133,15 +133,15 @@ class FrameScorer:
             out[f"psnr_{name}"] = psnr_from_mse(mse_from_error(err, 3, region))
         del err
 
-        smap = ssim_map(to_unit(pred), to_unit(gt))
+        smap = ssim_map(to_unit(pred, self.device), to_unit(gt, self.device))
         out["ssim_full"] = mean_map(smap)
         for name, region in regions.items():
             out[f"ssim_{name}"] = mean_map(smap, crop_mask(region))
         del smap
 
         if gt_feats is None:
-            gt_feats = features(self.model, to_signed(gt))
-        maps = layer_maps(self.model, features(self.model, to_signed(pred)), gt_feats)
+            gt_feats = features(self.model, to_signed(gt, self.device))
+        maps = layer_maps(self.model, features(self.model, to_signed(pred, self.device)), gt_feats)
         out["lpips_full"] = from_layer_maps(maps)
         if regions:
             lmap = spatial_map(maps, (h, w))

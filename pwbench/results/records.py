@@ -29,16 +29,31 @@ def ok_record(fingerprint: str, clip_id: str, model: str, horizon: int,
     """A scored clip. ``scores``: view -> FrameScorer output (metric key -> per-frame values)."""
     metrics = {view: {key: _floats(out[key]) for key in METRIC_KEYS} for view, out in scores.items()}
     coverage = {view: _floats(out["mask_coverage"]) for view, out in scores.items()}
-    # frames left out of a region's means: too little coverage, or (SSIM) a mask wholly inside the
-    # cropped border; counted per metric, since the rules differ
-    excluded = {view: {key: int(sum(v is None for v in metrics[view][key])) for key in REGION_KEYS}
-                for view in metrics}
+    excluded = _excluded(metrics)
     return {
         **_header(fingerprint, clip_id, model, horizon, "ok"),
         "metrics": metrics,
         "mask_coverage": coverage,
         "excluded_frames": excluded,
     }
+
+
+def _excluded(metrics: dict[str, dict[str, list[float | None]]]) -> dict[str, dict[str, int]]:
+    # frames left out of a region's means: too little coverage, or (SSIM) a mask wholly inside the
+    # cropped border; counted per metric, since the rules differ
+    return {view: {key: int(sum(v is None for v in values[key])) for key in REGION_KEYS}
+            for view, values in metrics.items()}
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older schema in the current one (clip/1 counted only masked-PSNR exclusions;
+    the per-metric counts follow from its values)."""
+    if record.get("schema") == "pwbench.clip/1":
+        record = {k: v for k, v in record.items() if k != "masked_frames_excluded"}
+        if record.get("status") == "ok":
+            record["excluded_frames"] = _excluded(record["metrics"])
+        record["schema"] = RECORD_SCHEMA
+    return record
 
 
 def check_record(record: dict[str, Any], run: dict[str, Any], clip_id: str, where: str) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from pwbench import __version__
 from pwbench.errors import RunMismatch
 from pwbench.io import atomic_write_bytes, atomic_write_json, dumps_json, remove_orphans
-from pwbench.results.records import check_record
+from pwbench.results.records import check_record, upgrade
 
 RUN_SCHEMA = "pwbench.run/1"
 IDENTITY_KEYS = ("fingerprint", "model", "horizon", "actions", "model_options")
@@ -129,7 +129,7 @@ class RunDir:
         if not path.is_file():
             return None
         try:
-            record = json.loads(path.read_text())
+            record = upgrade(json.loads(path.read_text()))
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # cannot happen with atomic writes, but never trust a half file: redo the clip
         if self._manifest is None:

@@ -6,13 +6,16 @@ several) can be re-aggregated at any time without running or even loading a mode
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import numpy as np
 
 from pwbench import __version__, protocol
+from pwbench.io import atomic_write_json
 from pwbench.results.records import METRIC_KEYS, REGION_KEYS
+from pwbench.results.run_dir import RunDir
 from pwbench.stats import _nanmean, bootstrap_mean, clip_group_score, window
 
 SUMMARY_SCHEMA = "pwbench.summary/1"
@@ -98,3 +101,18 @@ def cost(timings: list[dict[str, Any]]) -> dict[str, Any]:
     devices = sorted({t.get("device", "unknown") for t in timings})
     return {"seconds_per_frame": seconds / frames if frames else math.nan,
             "rollout_seconds": seconds, "frames": frames, "device": ", ".join(devices) or "unknown"}
+
+
+def write_summary(run_dir: RunDir) -> dict[str, Any]:
+    """Rebuild ``summary.json`` (and ``drift.png``) of a run folder from its records."""
+    from pwbench.results.report import plot_drift
+
+    run = run_dir.read_manifest()
+    records = run_dir.records([c["clip_id"] for c in run["clips"]])
+    spec_path = run_dir.path / "model.json"
+    run["model_spec"] = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
+    summary = summarize(run, records, run_dir.timings())
+    atomic_write_json(run_dir.path / "summary.json", summary)
+    if summary["clips"]["ok"]:
+        plot_drift({run["model"]: summary}, run_dir.path / "drift.png")
+    return summary

@@ -25,6 +25,11 @@ def test_droid_rule_takes_validation_episodes(tmp_path):
     assert [c["episode_index"] for c in manifest["clips"]] == [99]
 
 
+def test_droid_rule_says_when_no_validation_episode_exists(tiny_dataset):
+    with pytest.raises(DatasetError, match="no validation episode .*index ends in 99"):
+        select_clips(protocol.TASKS["droid"], LeRobotFolder(tiny_dataset), "rev")
+
+
 def test_cache_roundtrip_and_tamper(tiny_dataset, tmp_path):
     ds = LeRobotFolder(tiny_dataset)
     evalset = EvalSet(TASK, select_clips(TASK, ds, "rev"), tmp_path, ds)

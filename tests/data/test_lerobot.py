@@ -56,6 +56,9 @@ def test_bad_metadata(tmp_path):
     (tmp_path / "meta" / "info.json").write_text(json.dumps({"codebase_version": "v2.1", "fps": 10}))
     with pytest.raises(DatasetError, match="fps 10"):
         LeRobotFolder(tmp_path)
+    (tmp_path / "meta" / "info.json").write_text(json.dumps({"codebase_version": "v2.1"}))
+    with pytest.raises(DatasetError, match="no 'fps' field"):
+        LeRobotFolder(tmp_path)
 
 
 def test_av1_videos_decode(tmp_path):

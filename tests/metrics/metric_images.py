@@ -1,28 +1,12 @@
-"""Synthetic frames, masks and the reference LPIPS model shared by the metric tests."""
+"""Synthetic frames for the metric tests (the reference LPIPS model and the robot mask are
+shared with the benchmarks, in :mod:`pwbench.testing`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import torch
 
-
-def reference_lpips(backbone: dict[str, torch.Tensor], spatial: bool = False) -> Any:
-    """``lpips.LPIPS(net='alex', pnet_rand=True)`` with the backbone loaded the documented way
-    (conv modules in order), independently of pwbench's own loading code."""
-    import warnings
-
-    import lpips
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net="alex", pnet_rand=True, spatial=spatial, verbose=False)
-    convs = [m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d)]
-    for conv, index in zip(convs, (0, 3, 6, 8, 10), strict=True):
-        conv.weight.data = backbone[f"features.{index}.weight"].clone()
-        conv.bias.data = backbone[f"features.{index}.bias"].clone()
-    return model.eval()
+from pwbench.testing import reference_lpips, robot_mask
 
 
 def structured(h: int, w: int, kind: str, seed: int = 0) -> np.ndarray:
@@ -65,14 +49,4 @@ def blur(img: np.ndarray, radius: int) -> np.ndarray:
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def robot_mask(t: int, h: int, w: int) -> np.ndarray:
-    """A moving arm-like mask (a slanted bar and a gripper blob) plus a static object."""
-    yy, xx = np.mgrid[0:h, 0:w]
-    out = np.zeros((t, h, w), bool)
-    for i in range(t):
-        x0 = w * (0.3 + 0.3 * np.sin(i / 9))
-        arm = (np.abs((xx - x0) - 0.5 * (yy - 0)) < w * 0.04) & (yy < h * 0.6)
-        grip = (yy - h * 0.6) ** 2 + (xx - x0 - 0.3 * h) ** 2 < (h * 0.08) ** 2
-        obj = (np.abs(yy - h * 0.8) < h * 0.06) & (np.abs(xx - w * 0.7) < w * 0.05)
-        out[i] = arm | grip | obj
-    return out
+__all__ = ["add_noise", "blur", "reference_lpips", "robot_mask", "structured"]

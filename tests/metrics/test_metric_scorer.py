@@ -150,3 +150,23 @@ def test_bad_masks_are_refused(scorer: FrameScorer, clip: Any) -> None:
         scorer.score(pred, gt, mask[:, :-1])
     with pytest.raises(ValueError, match="batch_size"):
         FrameScorer(batch_size=0)
+
+
+def test_every_tensor_goes_to_the_scorers_device(scorer: FrameScorer, clip: Any, monkeypatch) -> None:
+    """Device plumbing without a GPU: the converters must be told the scorer's device (a CUDA
+    scorer that let them default to the CPU ran SSIM on the CPU and fed LPIPS CPU tensors)."""
+    import pwbench.metrics.scorer as module
+
+    seen: list[Any] = []
+
+    def spy(convert):
+        def wrapped(frames, device=None):
+            seen.append(device)
+            return convert(frames, device if device is not None else "cpu")
+        return wrapped
+
+    monkeypatch.setattr(module, "to_unit", spy(module.to_unit))
+    monkeypatch.setattr(module, "to_signed", spy(module.to_signed))
+    pred, gt, mask = clip
+    scorer.score(pred, gt, mask)
+    assert seen and all(d is not None and torch.device(d) == scorer.device for d in seen)

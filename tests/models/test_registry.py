@@ -6,6 +6,7 @@ import pytest
 from pwbench import protocol
 from pwbench.models import registry
 from pwbench.models.calibration import CopyLast
+from pwbench.registry import DuplicateName, LoadError, UnknownName
 
 TASK = protocol.TASKS["droid-sim"]
 
@@ -18,9 +19,9 @@ def test_builtins_build():
 
 
 def test_did_you_mean():
-    with pytest.raises(registry.UnknownModel, match="did you mean 'copy-last'"):
+    with pytest.raises(UnknownName, match="did you mean 'copy-last'"):
         registry.resolve("copylast")
-    with pytest.raises(registry.UnknownModel, match="known: "):
+    with pytest.raises(UnknownName, match="known: "):
         registry.resolve("zzzzzz")
 
 
@@ -40,14 +41,23 @@ def _fake_entry_points(*extra):
 
 
 def test_entry_point_models_and_loud_duplicates(monkeypatch):
+    import pwbench.registry as mechanism
+
     monkeypatch.setattr(EntryPoint, "dist", _Dist(), raising=False)
     plugin = ("my-model", "pwbench.models.calibration:build_copy_last")
-    monkeypatch.setattr(registry, "entry_points", _fake_entry_points(plugin))
+    monkeypatch.setattr(mechanism, "entry_points", _fake_entry_points(plugin))
+    registry.MODELS.refresh()
     assert registry.available()["my-model"].source == "some-plugin"
     assert isinstance(registry.build("my-model", TASK), CopyLast)
-    monkeypatch.setattr(registry, "entry_points", _fake_entry_points(("oracle", "elsewhere:build")))
-    with pytest.raises(registry.DuplicateModel, match="registered twice"):
-        registry.available()
+    monkeypatch.setattr(mechanism, "entry_points", _fake_entry_points(("oracle", "elsewhere:build")))
+    assert "my-model" in registry.available()  # discovery is cached until refresh
+    try:
+        registry.MODELS.refresh()
+        with pytest.raises(DuplicateName, match="registered twice"):
+            registry.available()
+    finally:
+        monkeypatch.undo()
+        registry.MODELS.refresh()
 
 
 def test_factory_must_return_world_model(monkeypatch):
@@ -55,7 +65,7 @@ def test_factory_must_return_world_model(monkeypatch):
     with pytest.raises(registry.ModelLoadError, match="not a WorldModel"):
         registry.build("bad", TASK)
     monkeypatch.setitem(registry.BUILTIN, "gone", "no_such_module:build")
-    with pytest.raises(registry.ModelLoadError, match="cannot load no_such_module:build"):
+    with pytest.raises(LoadError, match="cannot load no_such_module:build"):
         registry.build("gone", TASK)
 
 

@@ -10,17 +10,11 @@ from baselines.ctrl_world.adapter import CtrlWorldModel, build
 from baselines.ctrl_world.checkpoint import SMALL_WEIGHTS_DIR
 from pwbench.models.base import RolloutContext
 from pwbench.protocol import TASKS, VIEWS, TaskSpec
+from pwbench.testing import synthetic_context
 
 
 def _context(resolution: tuple[int, int], seed: int, horizon: int) -> RolloutContext:
-    rng = np.random.default_rng(0)
-    h, w = resolution
-    frames = {v: rng.integers(0, 256, (9, h, w, 3), dtype=np.uint8) for v in VIEWS}
-    state = rng.uniform(-0.5, 0.5, (9, 7)).astype(np.float32)
-    future = state[-1] + np.cumsum(rng.normal(0, 0.01, (horizon, 7)), 0).astype(np.float32)
-    return RolloutContext(clip_id="c", frames=frames, state=state, joints=np.zeros((9, 7), np.float32),
-                          instruction="put the red cube in the bowl", seed=seed, horizon=horizon,
-                          future_actions=future, future_joints=np.zeros((horizon, 7), np.float32))
+    return synthetic_context(resolution, horizon, seed=seed)
 
 
 def _rollout(model, ctx: RolloutContext) -> dict[str, np.ndarray]:

@@ -1,0 +1,59 @@
+"""Scoring rolled-out clips: rollouts in, per-clip records out, one failure never more than its clip.
+
+Shared by ``pwbench run`` (live rollouts) and ``pwbench score`` (saved predictions).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pwbench.data.evalset import Clip, EvalSet
+from pwbench.errors import ClipError, DatasetError
+from pwbench.results.records import failed_record, ok_record
+from pwbench.results.run_dir import RunDir
+from pwbench.rollout import clip_seed, run_clips
+
+if TYPE_CHECKING:
+    from pwbench.runner import RunConfig
+
+
+def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list[str], donors: dict[str, str],
+                config: RunConfig, device: str) -> list[tuple[dict, dict | None]]:
+    """Roll out and score a batch of clips; a failure becomes a failed record, never an exception."""
+    name, fp, horizon = config.model, evalset.fingerprint, config.frames
+    out: dict[str, tuple[dict, dict | None]] = {}
+    loaded = []
+    for clip_id in clip_ids:
+        try:
+            clip = evalset.load(clip_id)
+            donor = evalset.load(donors[clip_id]) if clip_id in donors else None
+            loaded.append((clip, donor))
+        except (ClipError, DatasetError) as err:
+            out[clip_id] = (failed_record(fp, clip_id, name, horizon, str(err)), None)
+    results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
+                        [d for _, d in loaded], timeout=config.clip_timeout)
+    for (clip, _), result in zip(loaded, results, strict=True):
+        if isinstance(result, (ClipError, DatasetError)):
+            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(result)), None)
+            continue
+        if config.save_predictions:
+            run_dir.save_predictions(clip.clip_id, result.frames)
+        try:
+            scores = score_frames(scorer, clip, result.frames, horizon)
+        except Exception as err:  # noqa: BLE001 - one unscorable clip fails alone
+            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon,
+                                               f"clip {clip.clip_id}: scoring failed: {type(err).__name__}: {err}"),
+                                 None)
+            continue
+        timing = {"clip_id": clip.clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device,
+                  "batch": config.batch}
+        out[clip.clip_id] = (ok_record(fp, clip.clip_id, name, horizon, scores), timing)
+    return [out[c] for c in clip_ids]
+
+
+def score_frames(scorer, clip: Clip, frames: dict, horizon: int) -> dict:
+    """view -> FrameScorer output for one clip's predicted frames."""
+    gt, masks = clip.future(horizon)
+    # each GT is scored once per run: no cache key
+    return {view: scorer.score(pred, gt[view], mask=None if masks is None else masks[view])
+            for view, pred in frames.items()}

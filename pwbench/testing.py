@@ -1,0 +1,66 @@
+"""Helpers shared by the test suite and the benchmarks (one copy of each).
+
+* :func:`reference_lpips`: the ``lpips`` package's model with a given AlexNet backbone, loaded the
+  documented way and independently of pwbench's own loader (``lpips`` is a dev dependency);
+* :func:`robot_mask`: a moving arm-plus-object mask, the shape object masks have on DROID;
+* :func:`synthetic_context`: a rollout context of random frames and a plausible pose path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from pwbench import protocol
+from pwbench.models.base import RolloutContext
+
+ALEXNET_CONVS = (0, 3, 6, 8, 10)  # torchvision's ``features.N`` indices of AlexNet's five convs
+
+
+def reference_lpips(backbone: dict[str, torch.Tensor], spatial: bool = False) -> Any:
+    """``lpips.LPIPS(net='alex', pnet_rand=True, spatial=...)`` with ``backbone`` in its convs."""
+    import warnings
+
+    import lpips
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net="alex", pnet_rand=True, spatial=spatial, verbose=False)
+    convs = [m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    for conv, index in zip(convs, ALEXNET_CONVS, strict=True):
+        conv.weight.data = backbone[f"features.{index}.weight"].clone()
+        conv.bias.data = backbone[f"features.{index}.bias"].clone()
+    return model.eval()
+
+
+def robot_mask(t: int, h: int, w: int) -> np.ndarray:
+    """A moving arm-like mask (a slanted bar and a gripper blob) plus a static object."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.zeros((t, h, w), bool)
+    for i in range(t):
+        x0 = w * (0.3 + 0.3 * np.sin(i / 9))
+        arm = (np.abs((xx - x0) - 0.5 * (yy - 0)) < w * 0.04) & (yy < h * 0.6)
+        grip = (yy - h * 0.6) ** 2 + (xx - x0 - 0.3 * h) ** 2 < (h * 0.08) ** 2
+        obj = (np.abs(yy - h * 0.8) < h * 0.06) & (np.abs(xx - w * 0.7) < w * 0.05)
+        out[i] = arm | grip | obj
+    return out
+
+
+def synthetic_context(resolution: tuple[int, int], horizon: int, seed: int = 0, context_frames: int = 9,
+                      content_seed: int = 0, clip_id: str = "synthetic") -> RolloutContext:
+    """Random uint8 frames for every view and a pose path (a Franka-like home pose plus a small
+    random walk, yaw near the +-pi wrap as on droid-sim); ``seed`` is the clip's rollout seed,
+    ``content_seed`` draws the frames and poses."""
+    h, w = resolution
+    rng = np.random.default_rng(content_seed)
+    frames = {v: rng.integers(0, 256, (context_frames, h, w, 3), dtype=np.uint8) for v in protocol.VIEWS}
+    n = context_frames + horizon
+    pose = np.tile(np.array([0.45, 0.0, 0.2, 3.1, 0.0, 0.0, 0.2], np.float32), (n, 1))
+    pose[:, :3] += np.cumsum(rng.normal(0, 0.005, (n, 3)), 0).astype(np.float32)
+    pose[:, 6] = np.clip(pose[:, 6] + np.cumsum(rng.normal(0, 0.05, n)), 0, 1)
+    joints = np.cumsum(rng.normal(0, 0.01, (n, protocol.JOINT_DIM)), 0).astype(np.float32)
+    return RolloutContext(clip_id=clip_id, frames=frames, state=pose[:context_frames], joints=joints[:context_frames],
+                          instruction="put the red cube in the bowl", seed=seed, horizon=horizon,
+                          future_actions=pose[context_frames:], future_joints=joints[context_frames:])
