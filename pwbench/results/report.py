@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pwbench import protocol
+from pwbench.io import atomic_path
 
 TABLE_GROUPS = tuple(protocol.GROUPS)
 TABLE_REGIONS = ("full", "masked")
@@ -85,6 +86,6 @@ def plot_drift(summaries: dict[str, dict[str, Any]], path: Path, key: str = "lpi
         ax.grid(alpha=0.3)
     axes[0][0].legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pwbench.io import atomic_path
+
 
 def plot_losses(losses: list[float], path: str | Path, title: str, ylabel: str = "loss") -> None:
     import matplotlib
@@ -27,7 +29,6 @@ def plot_losses(losses: list[float], path: str | Path, title: str, ylabel: str =
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(path)
