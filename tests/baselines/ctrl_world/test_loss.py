@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from baselines.ctrl_world.loss import training_loss
+from baselines.ctrl_world.model import CtrlWorld
 from pwbench.diffusion.edm import initial_noise_scale, precondition
 
 
@@ -68,22 +69,24 @@ def test_untrained_residual_model_denoises_with_c_skip_only(tiny_residual_model)
     assert residual.std().item() == pytest.approx(expected, rel=0.05)
 
 
-def test_guidance_doubles_the_batch_with_zero_tokens_first(tiny_model, monkeypatch) -> None:
+def test_guidance_doubles_the_batch_with_zero_tokens_first(tiny_config) -> None:
     """CFG 1 -> 2: unconditional branch (all-zero tokens) first, per-frame scale on the output."""
-    model = tiny_model
+    # a model of its own: pytest's monkeypatch cannot restore an nn.Module child (it lives in
+    # _modules, not __dict__, so undo deleted the session model's unet)
+    model = CtrlWorld(tiny_config).eval()
     cfg = model.config
     seen = []
 
     class FakeUNet(torch.nn.Module):
         conv_in = model.unet.conv_in
 
-        def forward(self, x, c_noise, tokens, time_ids, frame_level_cond=True):
+        def forward(self, x, c_noise, tokens, time_ids, frame_level_cond=True, input_offset=None):
             seen.append(tokens)
             out = torch.zeros(x.shape[0], x.shape[1], cfg.vae.latent_channels, *x.shape[3:])
             out[x.shape[0] // 2:] = 1.0  # conditional branch outputs 1, unconditional 0
             return out
 
-    monkeypatch.setattr(model, "unet", FakeUNet())
+    model.unet = FakeUNet()
     h, w = cfg.latent_hw
     current = torch.zeros(1, cfg.vae.latent_channels, h, w)
     traj = model.chunk_trajectory(current, torch.zeros(1, 6, cfg.vae.latent_channels, h, w),
