@@ -131,9 +131,8 @@ def save_small(model: CtrlWorld, folder: str | Path, metadata: dict[str, Any]) -
     return paths
 
 
-def load_small(folder: str | Path | None = None, config: CtrlWorldConfig = SMALL,
-               device: str = "cpu") -> tuple[CtrlWorld, dict[str, Any]]:
-    """The shipped small model and its metadata (stats ``pose_q01``/``pose_q99``, training facts)."""
+def read_small(folder: str | Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict and metadata of small-model safetensors (default: the shipped weights)."""
     from safetensors import safe_open
 
     folder = Path(folder) if folder else SMALL_WEIGHTS_DIR
@@ -147,12 +146,20 @@ def load_small(folder: str | Path | None = None, config: CtrlWorldConfig = SMALL
         with safe_open(str(path), framework="pt") as f:
             meta.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
             state.update({k: f.get_tensor(k) for k in f.keys()})
+    return state, meta
+
+
+def load_small(folder: str | Path | None = None, config: CtrlWorldConfig = SMALL,
+               device: str = "cpu") -> tuple[CtrlWorld, dict[str, Any]]:
+    """The shipped small model and its metadata (stats ``pose_q01``/``pose_q99``, training facts)."""
+    state, meta = read_small(folder)
     model = CtrlWorld(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise WeightsMismatch(f"the weights in {folder} do not fit the {config.name} configuration "
-                              f"(trained as {meta.get('config', '?')!r}, {meta.get('train_steps', '?')} steps): "
-                              f"{first}. Retrain with `pwbench train ctrl-world --task droid-sim`.") from err
+        raise WeightsMismatch(f"the weights in {folder or SMALL_WEIGHTS_DIR} do not fit the {config.name} "
+                              f"configuration (trained as {meta.get('config', '?')!r}, "
+                              f"{meta.get('train_steps', '?')} steps): {first}. "
+                              "Retrain with `pwbench train ctrl-world --task droid-sim`.") from err
     return model.to(device).eval(), meta

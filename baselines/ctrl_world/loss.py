@@ -40,9 +40,12 @@ def training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor, tex
     cond = (current + randn(*current.shape) * cs[:, None, None, None]) / (cs**2 + 1).sqrt()[:, None, None, None]
     cond = cond / model.scaling_factor
 
-    tokens = model.action_encoder(pose_features, text_embeds)
-    if cfg.uncond_prob > 0:  # CFG dropout: zero every token
-        tokens = tokens * (rand(bsz) > cfg.uncond_prob).to(dt)[:, None, None]
+    tokens, offset = model.conditioning(pose_features, text_embeds)
+    if cfg.uncond_prob > 0:  # CFG dropout: zero every token (and the pose map)
+        keep = (rand(bsz) > cfg.uncond_prob).to(dt)
+        tokens = tokens * keep[:, None, None]
+        if offset is not None:
+            offset = offset * keep.repeat_interleave(latents.shape[1])[:, None, None, None]
 
     target, history = latents[:, nh:], latents[:, :nh]
     if cfg.residual:
@@ -55,6 +58,7 @@ def training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor, tex
 
     time_ids = model.time_ids(bsz, cs if cfg.cond_noise_time_id else cfg.noise_aug_train, dt, dev)
     p = precondition(sigma, cfg.sigma_data)
-    out = model.unet(x_in, p.c_noise.reshape(bsz), tokens, time_ids, frame_level_cond=True)[:, nh:]
+    out = model.unet(x_in, p.c_noise.reshape(bsz), tokens, time_ids, frame_level_cond=True,
+                     input_offset=offset)[:, nh:]
     x0 = p.c_skip * noisy + p.c_out * out
     return ((x0 - target) ** 2 * loss_weight(sigma, cfg.sigma_data)).mean()

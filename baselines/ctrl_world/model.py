@@ -22,7 +22,7 @@ from diffusers import AutoencoderKLTemporalDecoder
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from baselines.ctrl_world.action_encoder import ActionEncoder
+from baselines.ctrl_world.action_encoder import ActionEncoder, PoseMap
 from baselines.ctrl_world.config import CtrlWorldConfig, VAEConfig
 from baselines.ctrl_world.text import HashTokenizer
 from baselines.ctrl_world.unet import FrameLevelUNet
@@ -51,6 +51,9 @@ class CtrlWorld(nn.Module):
         self.image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**asdict(config.vision)))
         self.text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(**asdict(config.text)))
         self.action_encoder = ActionEncoder(config.action_dim, config.action_hidden)
+        self.pose_map = (PoseMap(config.action_dim, config.pose_map_hidden, config.pose_map_channels,
+                                 config.latent_hw, config.unet.block_out_channels[0])
+                         if config.pose_map_channels else None)
         for frozen in (self.vae, self.image_encoder, self.text_encoder):
             frozen.requires_grad_(False)
         if config.zero_init_output:
@@ -78,6 +81,13 @@ class CtrlWorld(nn.Module):
         dev = self.text_encoder.text_projection.weight.device
         inputs = {k: v.to(dev) for k, v in self.tokenize(instructions).items()}
         return self.text_encoder(**inputs).text_embeds
+
+    def conditioning(self, pose_features: torch.Tensor,
+                     text_embeds: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encoded poses (B, F, action_dim) -> the UNet's action inputs: per-frame cross-attention
+        tokens (B, F, D) and, with a pose map, the (B*F, C0, h, w) offset after ``conv_in``."""
+        tokens = self.action_encoder(pose_features, text_embeds)
+        return tokens, None if self.pose_map is None else self.pose_map(pose_features)
 
     # -- pixels <-> stacked latents -------------------------------------------------------------
     def encode_views(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -119,7 +129,7 @@ class CtrlWorld(nn.Module):
         dt = self.unet_dtype()
         bsz, chans, h, w = current.shape
         dev = current.device
-        tokens = self.action_encoder(pose_features.to(dt), None if text_embeds is None else text_embeds.to(dt))
+        tokens, offset = self.conditioning(pose_features.to(dt), None if text_embeds is None else text_embeds.to(dt))
         aug = cfg.noise_aug_infer if cond_noise is None else float(cond_noise)
         cond = current.float()
         if cfg.cond_noise_time_id and aug > 0:
@@ -130,6 +140,7 @@ class CtrlWorld(nn.Module):
         guided = cfg.max_guidance > 1.0
         if guided:  # the unconditional branch first, fed all-zero tokens
             tokens = torch.cat([torch.zeros_like(tokens), tokens])
+            offset = None if offset is None else torch.cat([torch.zeros_like(offset), offset])
             hist, cond = torch.cat([hist, hist]), torch.cat([cond, cond])
         scale = torch.linspace(cfg.min_guidance, cfg.max_guidance, cfg.num_frames, device=dev)
         scale = scale[None, :, None, None, None]  # per chunk frame
@@ -140,7 +151,8 @@ class CtrlWorld(nn.Module):
             p = precondition(sigma, cfg.sigma_data)
             xx = torch.cat([x, x]) if guided else x
             inp = self.unet_input(hist, 0.0, xx, sigma, cond).to(dt)
-            out = self.unet(inp, p.c_noise.to(dt), tokens, time_ids, frame_level_cond=True)[:, nh:].float()
+            out = self.unet(inp, p.c_noise.to(dt), tokens, time_ids, frame_level_cond=True,
+                            input_offset=offset)[:, nh:].float()
             if guided:
                 uncond, condl = out.chunk(2)
                 out = uncond + scale * (condl - uncond)

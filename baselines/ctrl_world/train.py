@@ -9,6 +9,11 @@ Episodes are then encoded once; windows follow :mod:`baselines.ctrl_world.window
 :func:`baselines.ctrl_world.loss.training_loss`; the loop (AdamW, warm-up, EMA, clipping,
 bit-exact resume, loss plot) is :func:`pwbench.train.loop.train`.
 
+``--init-from DIR`` warm-starts a new run from exported safetensors: their weights, fitted
+statistics and train/validation split are taken over, and only modules the exported config did
+not have (zero-initialised additions such as the pose map) start fresh, so step 0 computes
+exactly the exported model. Its facts are kept under ``init_from`` (the model card adds them up).
+
 ``--export DIR`` writes the EMA weights as safetensors shards (< 20 MB each) with the fitted
 statistics and training facts in their metadata, plus ``training.json`` and ``loss.png``.
 """
@@ -24,7 +29,7 @@ import numpy as np
 import torch
 
 from baselines.ctrl_world.action_encoder import PoseEncoder
-from baselines.ctrl_world.checkpoint import save_small
+from baselines.ctrl_world.checkpoint import WeightsMismatch, read_small, save_small
 from baselines.ctrl_world.config import CONFIGS, CtrlWorldConfig
 from baselines.ctrl_world.loss import training_loss
 from baselines.ctrl_world.model import CtrlWorld
@@ -35,6 +40,11 @@ from pwbench.train.config import TrainConfig
 from pwbench.train.loop import ema_state_dict, read_checkpoint, train
 from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
+
+TRAINED_MODULES = ("unet.", "action_encoder.", "pose_map.")
+ADDED_MODULES = ("pose_map.",)  # zero-initialised additions a warm start may lack
+FITTED_FACTS = ("pca_variance", "residual_std_raw", "pose_q01", "pose_q99", "stats_source", "pose_delta_scale",
+                "scaling_factor", "train_episodes", "validation_episodes", "data")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -53,6 +63,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this training wall time")
     p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="warm-start a new run from exported safetensors (their statistics and split too)")
     p.add_argument("--export", default=None, metavar="DIR", help="write safetensors from the checkpoint and exit")
     return p.parse_args(argv)
 
@@ -95,6 +107,24 @@ def _encode(model: CtrlWorld, ep: TrainEpisode) -> torch.Tensor:
     return torch.cat([model.encode_views(c.to(dev)).cpu() for c in pix.split(64)])
 
 
+def warm_start(model: CtrlWorld, folder: Path, train_ids: list[int], val_ids: list[int]) -> dict[str, Any]:
+    """Load exported weights into ``model``; returns the facts of the new run."""
+    state, meta = read_small(folder)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.startswith(ADDED_MODULES)] + list(unexpected)
+    if bad:
+        raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {len(bad)} keys do not fit "
+                              f"(first: {bad[0]}); only {', '.join(ADDED_MODULES)} may be new")
+    if meta.get("train_episodes") != train_ids or meta.get("validation_episodes") != val_ids:
+        raise WeightsMismatch(f"{folder} was trained on another train/validation split; warm-start with the "
+                              "same --data, --val-episodes and --max-episodes")
+    facts = {k: meta[k] for k in FITTED_FACTS if k in meta}
+    parent = {k: meta[k] for k in ("config", "train_steps", "train_seconds", "final_loss", "seed", "batch_size",
+                                   "lr", "init_from") if k in meta}
+    facts["init_from"] = parent | {"weights": str(folder), "new_modules": sorted({k.split(".")[0] for k in missing})}
+    return facts
+
+
 def pose_encoder(cfg: CtrlWorldConfig, facts: dict[str, Any]) -> PoseEncoder:
     return PoseEncoder(cfg.pose_features, facts["pose_q01"], facts["pose_q99"], facts.get("pose_delta_scale"))
 
@@ -111,7 +141,7 @@ class CtrlWorldTrainTask:
         self.device = device
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return [(n, p) for n, p in self.module.named_parameters() if n.startswith(("unet.", "action_encoder."))]
+        return [(n, p) for n, p in self.module.named_parameters() if n.startswith(TRAINED_MODULES)]
 
     def batch(self, rng: np.random.Generator, size: int):
         w = self.sampler.draw(rng, size)
@@ -169,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         facts = ckpt["facts"]
+    elif args.init_from:
+        facts = warm_start(model, Path(args.init_from), train_ids, val_ids)
     else:
         facts = fit_statistics(model, episodes, config.seed)
         facts.update(train_episodes=train_ids, validation_episodes=val_ids, data=str(data))

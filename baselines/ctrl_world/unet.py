@@ -29,9 +29,12 @@ class FrameLevelUNet(UNetSpatioTemporalConditionModel):
         encoder_hidden_states: torch.Tensor,
         added_time_ids: torch.Tensor,
         frame_level_cond: bool = True,
+        input_offset: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """sample (B, F, C, H, W); timestep scalar or (B,) (c_noise = ln(sigma)/4);
         encoder_hidden_states (B, F, D) when frame-level, else (B, L, D); added_time_ids (B, 3).
+        ``input_offset`` (B*F, C0, H, W), optional: added to ``conv_in``'s output (the small
+        recipe's pose map, :class:`baselines.ctrl_world.action_encoder.PoseMap`).
         Returns the raw network output F_theta, shaped like ``sample`` with ``out_channels``."""
         batch, frames = sample.shape[:2]
         if frame_level_cond and encoder_hidden_states.shape[1] != frames:
@@ -51,6 +54,8 @@ class FrameLevelUNet(UNetSpatioTemporalConditionModel):
             context = encoder_hidden_states.repeat_interleave(frames, dim=0)
 
         x = self.conv_in(sample.flatten(0, 1))
+        if input_offset is not None:
+            x = x + input_offset.to(x.dtype)
         indicator = torch.zeros(batch, frames, dtype=x.dtype, device=x.device)
         skips: tuple[torch.Tensor, ...] = (x,)
         for block in self.down_blocks:

@@ -77,7 +77,9 @@ def resolve(factory: Callable[..., Any], model: str, given: dict[str, Any]) -> d
         raise OptionError(f"model {model!r} has no option {key!r}{hint} (options: {', '.join(spec)})")
     resolved = {name: default for name, (_, default) in spec.items()}
     for key, value in given.items():
-        resolved[key] = _coerce(value, spec[key][0], model, key)
+        kind, default = spec[key]
+        # None stays None where it is the default (an option typed ``X | None``): resolving twice is a no-op
+        resolved[key] = None if value is None and default is None else _coerce(value, kind, model, key)
     return resolved
 
 

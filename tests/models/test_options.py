@@ -17,6 +17,8 @@ def test_resolve_fills_defaults_and_coerces():
     assert resolve(factory, "m", {"steps": 3, "scale": 2, "path": 12, "fast": "true"}) == {
         "steps": 3, "scale": 2.0, "path": "12", "fast": True}
     assert resolve(factory, "m", {}) == {"steps": None, "scale": 1.0, "path": None, "fast": False}
+    once = resolve(factory, "m", {"scale": 3})
+    assert resolve(factory, "m", once) == once  # the runner resolves, then build() checks again
 
 
 @pytest.mark.parametrize("given, message", [

@@ -33,7 +33,7 @@ TINY = CtrlWorldConfig(
 # the small recipe's settings on the tiny sizes (residual, sigma_data 0.5, continuous poses, no CFG)
 TINY_RESIDUAL = TINY.with_(name="tiny-residual", action_dim=17, sigma_data=0.5, residual=True, zero_init_output=True,
                            pose_features="continuous", cond_noise_time_id=True, windows="rollout",
-                           sigma_max=5.0, max_guidance=1.0, uncond_prob=0.0, train_sigma=SMALL.train_sigma)
+                           sigma_max=SMALL.sigma_max, max_guidance=1.0, uncond_prob=0.0, train_sigma=SMALL.train_sigma)
 
 
 @pytest.fixture(scope="session")

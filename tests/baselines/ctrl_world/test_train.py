@@ -41,3 +41,35 @@ def test_train_resume_bit_exact_export(tiny_dataset: Path, tmp_path: Path) -> No
     assert np.isfinite(meta["final_loss"])
     assert json.loads((dest / "training.json").read_text())["train_steps"] == 2
     assert float(model.vae.scaling_factor) > 0
+
+
+def test_warm_start_adds_a_zero_pose_map_and_keeps_the_model(tmp_path: Path, tiny_residual_model) -> None:
+    import pytest
+
+    from baselines.ctrl_world.checkpoint import WeightsMismatch, save_small
+    from baselines.ctrl_world.model import CtrlWorld
+    from baselines.ctrl_world.train import warm_start
+
+    cfg = tiny_residual_model.config.with_(pose_map_channels=0)
+    torch.manual_seed(0)
+    parent = CtrlWorld(cfg).eval()
+    torch.nn.init.normal_(parent.unet.conv_out.weight, std=0.1)  # a "trained" output layer
+    facts = {"train_episodes": [0, 1], "validation_episodes": [2], "train_steps": 5, "pose_q01": [0.0] * 7}
+    save_small(parent, tmp_path / "parent", facts)
+    child = CtrlWorld(cfg.with_(pose_map_channels=2, pose_map_hidden=8)).eval()
+    new_facts = warm_start(child, tmp_path / "parent", [0, 1], [2])
+    assert new_facts["init_from"]["train_steps"] == 5 and new_facts["init_from"]["new_modules"] == ["pose_map"]
+    assert new_facts["pose_q01"] == [0.0] * 7
+    h, w = cfg.latent_hw
+    cur, hist = torch.randn(2, 4, h, w), torch.randn(2, 6, 4, h, w)
+    poses, text = torch.randn(2, 11, 17), torch.randn(2, 16)
+
+    def chunk(m):
+        return m.predict_chunk(cur, hist, poses, text, torch.Generator().manual_seed(1))
+
+    assert torch.equal(chunk(parent), chunk(child))  # the zero-initialised map changes nothing yet
+    with pytest.raises(WeightsMismatch, match="another train/validation split"):
+        warm_start(CtrlWorld(cfg), tmp_path / "parent", [0], [1, 2])
+    save_small(child, tmp_path / "child", facts)
+    with pytest.raises(WeightsMismatch, match="keys do not fit"):  # weights the config lacks
+        warm_start(CtrlWorld(cfg), tmp_path / "child", [0, 1], [2])
