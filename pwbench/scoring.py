@@ -40,10 +40,8 @@ def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list
             run_dir.save_predictions(clip.clip_id, result.frames)
         try:
             scores = score_frames(scorer, clip, result.frames, horizon)
-        except Exception as err:  # noqa: BLE001 - one unscorable clip fails alone
-            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon,
-                                               f"clip {clip.clip_id}: scoring failed: {type(err).__name__}: {err}"),
-                                 None)
+        except ClipError as err:
+            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(err)), None)
             continue
         timing = {"clip_id": clip.clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device,
                   "batch": config.batch}
@@ -52,8 +50,11 @@ def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list
 
 
 def score_frames(scorer, clip: Clip, frames: dict, horizon: int) -> dict:
-    """view -> FrameScorer output for one clip's predicted frames."""
+    """view -> FrameScorer output for one clip's predicted frames; any failure is a ClipError, so
+    one unscorable clip fails alone (in ``run`` and in ``score``)."""
     gt, masks = clip.future(horizon)
-    # each GT is scored once per run: no cache key
-    return {view: scorer.score(pred, gt[view], mask=None if masks is None else masks[view])
-            for view, pred in frames.items()}
+    try:  # each GT is scored once per run: no cache key
+        return {view: scorer.score(pred, gt[view], mask=None if masks is None else masks[view])
+                for view, pred in frames.items()}
+    except Exception as err:  # noqa: BLE001
+        raise ClipError(clip.clip_id, f"scoring failed: {type(err).__name__}: {err}") from err

@@ -111,7 +111,4 @@ def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: R
         scores = score_frames(scorer, clip, frames, horizon)
     except (ClipError, DatasetError) as err:
         return failed_record(fp, clip_id, config.model, horizon, str(err))
-    except Exception as err:  # noqa: BLE001 - one unscorable clip fails alone
-        return failed_record(fp, clip_id, config.model, horizon, f"clip {clip_id}: scoring failed: "
-                                                                 f"{type(err).__name__}: {err}")
     return ok_record(fp, clip_id, config.model, horizon, scores)
