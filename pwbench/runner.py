@@ -17,6 +17,7 @@ from pwbench.models import build as build_model
 from pwbench.models import resolve_options
 from pwbench.paths import evalset_cache
 from pwbench.results.run_dir import RunDir
+from pwbench.results.schema import ClipEntry, RunManifest, Summary
 from pwbench.results.summary import write_summary
 from pwbench.rollout import action_donors
 from pwbench.scoring import score_clips
@@ -86,7 +87,7 @@ def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
     return EvalSet(task, manifest, evalset_cache(task.name), dataset)
 
 
-def run(config: RunConfig, progress: bool = True) -> dict[str, Any] | None:
+def run(config: RunConfig, progress: bool = True) -> Summary | None:
     """Run (or resume) a benchmark; returns the summary on the main rank.
 
     Nothing is written before the model name and options are resolved and the model is built,
@@ -136,29 +137,28 @@ def _roll_out(model, config: RunConfig, task: protocol.TaskSpec, evalset: EvalSe
         batch = todo[lo:lo + config.batch]
         for record, timing in score_clips(model, scorer, evalset, run_dir, batch, donors, config, device):
             run_dir.write_record(record, timing)
-            if record["status"] == "failed":
-                bar.write(f"failed: {record['error']}")
+            if not record.ok:
+                bar.write(f"failed: {record.error}")
             bar.update(1)
     bar.close()
 
 
 def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
-                 model_options: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "fingerprint": evalset.fingerprint,
-        "model": config.model,
-        "horizon": config.frames,
-        "horizon_name": config.horizon,
-        "task": task.name,
-        "views": list(task.views),
-        "resolution": list(task.resolution),
-        "regime": protocol.REGIME,
-        "actions": config.actions,
-        "model_options": model_options,  # resolved: every declared option, defaults included
-        **({"action_donors": action_donors(evalset.clip_ids, evalset.fingerprint)}
-           if config.actions == "shuffled" else {}),
-        "dataset": {k: evalset.manifest[k] for k in ("dataset_id", "revision")},
-        "masks": "available" if evalset.has_masks else "unavailable",
-        "clips": evalset.manifest["clips"],
-        "config": asdict(config),
-    }
+                 model_options: dict[str, Any]) -> RunManifest:
+    return RunManifest(
+        fingerprint=evalset.fingerprint,
+        model=config.model,
+        horizon=config.frames,
+        horizon_name=config.horizon,
+        task=task.name,
+        views=tuple(task.views),
+        resolution=tuple(task.resolution),
+        regime=protocol.REGIME,
+        actions=config.actions,
+        model_options=model_options,  # resolved: every declared option, defaults included
+        action_donors=action_donors(evalset.clip_ids, evalset.fingerprint) if config.actions == "shuffled" else None,
+        dataset={k: evalset.manifest[k] for k in ("dataset_id", "revision")},
+        masks="available" if evalset.has_masks else "unavailable",
+        clips=tuple(ClipEntry(**c) for c in evalset.manifest["clips"]),
+        config=asdict(config),
+    )

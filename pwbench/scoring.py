@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from pwbench.data.evalset import Clip, EvalSet
 from pwbench.errors import ClipError, DatasetError
-from pwbench.results.records import failed_record, ok_record
 from pwbench.results.run_dir import RunDir
+from pwbench.results.schema import ClipRecord
 from pwbench.rollout import clip_seed, run_clips
 
 if TYPE_CHECKING:
@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 
 def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list[str], donors: dict[str, str],
-                config: RunConfig, device: str) -> list[tuple[dict, dict | None]]:
+                config: RunConfig, device: str) -> list[tuple[ClipRecord, dict | None]]:
     """Roll out and score a batch of clips; a failure becomes a failed record, never an exception."""
     name, fp, horizon = config.model, evalset.fingerprint, config.frames
-    out: dict[str, tuple[dict, dict | None]] = {}
+    out: dict[str, tuple[ClipRecord, dict | None]] = {}
     loaded = []
     for clip_id in clip_ids:
         try:
@@ -29,23 +29,23 @@ def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list
             donor = evalset.load(donors[clip_id]) if clip_id in donors else None
             loaded.append((clip, donor))
         except (ClipError, DatasetError) as err:
-            out[clip_id] = (failed_record(fp, clip_id, name, horizon, str(err)), None)
+            out[clip_id] = (ClipRecord.failed(fp, clip_id, name, horizon, str(err)), None)
     results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
                         [d for _, d in loaded], timeout=config.clip_timeout)
     for (clip, _), result in zip(loaded, results, strict=True):
         if isinstance(result, (ClipError, DatasetError)):
-            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(result)), None)
+            out[clip.clip_id] = (ClipRecord.failed(fp, clip.clip_id, name, horizon, str(result)), None)
             continue
         if config.save_predictions:
             run_dir.save_predictions(clip.clip_id, result.frames)
         try:
             scores = score_frames(scorer, clip, result.frames, horizon)
         except ClipError as err:
-            out[clip.clip_id] = (failed_record(fp, clip.clip_id, name, horizon, str(err)), None)
+            out[clip.clip_id] = (ClipRecord.failed(fp, clip.clip_id, name, horizon, str(err)), None)
             continue
         timing = {"clip_id": clip.clip_id, "rollout_s": result.seconds, "frames": horizon, "device": device,
                   "batch": config.batch}
-        out[clip.clip_id] = (ok_record(fp, clip.clip_id, name, horizon, scores), timing)
+        out[clip.clip_id] = (ClipRecord.scored(fp, clip.clip_id, name, horizon, scores), timing)
     return [out[c] for c in clip_ids]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from pwbench.io import atomic_write_json
 from pwbench.results.compare import compare, format_comparison
-from pwbench.results.report import plot_drift, run_label
+from pwbench.results.report import plot_drift
 from pwbench.results.run_dir import RunDir
+from pwbench.results.schema import Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +28,8 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         atomic_write_json(out / "comparison.json", result)
-        loaded = [json.loads((d.path / "summary.json").read_text()) for d in (a, b)]
-        summaries = {run_label(s): s for s in loaded}
+        loaded = [Summary.read(d.path / "summary.json") for d in (a, b)]
+        summaries = {s.label: s for s in loaded}
         plot_drift(summaries, out / "drift.png")
         print(f"\nwrote {out / 'comparison.json'} and {out / 'drift.png'}")
     return 0

@@ -70,4 +70,4 @@ def main(args: argparse.Namespace) -> int:
         return 0
     print(format_table(summary))
     print(f"\nresults: {config.out_dir()}/summary.json")
-    return EXIT_CLIPS_FAILED if summary["clips"]["failed"] else 0
+    return EXIT_CLIPS_FAILED if summary.clips.failed else 0

@@ -10,6 +10,7 @@ Exit status 3: some clips failed or have no prediction.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -22,9 +23,9 @@ from pwbench.data.evalset import EvalSet
 from pwbench.data.tasks import get_task
 from pwbench.errors import ClipError, DatasetError, RunMismatch
 from pwbench.paths import evalset_cache
-from pwbench.results.records import failed_record, ok_record
 from pwbench.results.report import format_table
 from pwbench.results.run_dir import RunDir
+from pwbench.results.schema import ClipRecord, RunManifest
 from pwbench.results.summary import write_summary
 from pwbench.rollout import validate_frames
 from pwbench.runner import RunConfig, prepare_eval_set, run_manifest
@@ -43,15 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _config(args: argparse.Namespace, source: Path) -> tuple[RunConfig, Path, dict | None]:
+def _config(args: argparse.Namespace, source: Path) -> tuple[RunConfig, Path, RunManifest | None]:
     out = args.out or f"{source.as_posix().rstrip('/')}-rescored"
     if (source / "run.json").is_file():
         run = RunDir(source).read_manifest()
-        cfg = run["config"]
-        config = RunConfig(model=args.name or run["model"], task=run["task"], horizon=cfg["horizon"],
+        cfg = run.config
+        config = RunConfig(model=args.name or run.model, task=run.task, horizon=cfg["horizon"],
                            clips=cfg["clips"], episodes=cfg.get("episodes"), out=out, device=args.device,
-                           data=args.data or cfg["data"], revision=run["dataset"]["revision"],
-                           actions=run.get("actions", "true"))
+                           data=args.data or cfg["data"], revision=run.dataset["revision"], actions=run.actions)
         return config, source / "predictions", run
     missing = [flag for flag, value in (("--task", args.task), ("--horizon", args.horizon), ("--name", args.name))
                if value is None]
@@ -70,9 +70,10 @@ def main(args: argparse.Namespace) -> int:
     config, pred_dir, run = _config(args, source)
     task = get_task(config.task)
     if run is not None:
-        manifest = {"task": task.name, **run["dataset"], "masks": run.get("masks", "available"), "clips": run["clips"]}
+        manifest = {"task": task.name, **run.dataset, "masks": run.masks,
+                    "clips": [dataclasses.asdict(c) for c in run.clips]}
         evalset = EvalSet(task, manifest, evalset_cache(task.name), None)
-        if evalset.fingerprint != run["fingerprint"]:
+        if evalset.fingerprint != run.fingerprint:
             raise RunMismatch(f"{source}: run.json's fingerprint does not match protocol "
                               f"v{protocol.PROTOCOL_VERSION} for its clips")
         if any(not (evalset.dir / f"{c}.npz").is_file() for c in evalset.clip_ids):
@@ -81,9 +82,9 @@ def main(args: argparse.Namespace) -> int:
         evalset = prepare_eval_set(task, config)
     evalset.prepare(config.frames)
     out = RunDir(config.out_dir())
-    manifest = run_manifest(config, task, evalset, run.get("model_options", {}) if run else {})
-    if run is not None and "action_donors" in run:
-        manifest["action_donors"] = run["action_donors"]
+    manifest = run_manifest(config, task, evalset, run.model_options if run else {})
+    if run is not None and run.action_donors is not None:
+        manifest = manifest.replace(action_donors=run.action_donors)
     out.open(manifest)
     scorer = FrameScorer(device=config.device)
     for clip_id in tqdm(evalset.clip_ids, desc=f"score {config.model}", unit="clip"):
@@ -91,10 +92,10 @@ def main(args: argparse.Namespace) -> int:
     summary = write_summary(out)
     print(format_table(summary))
     print(f"\nresults: {out.path}/summary.json")
-    return EXIT_CLIPS_FAILED if summary["clips"]["failed"] or summary["clips"]["missing"] else 0
+    return EXIT_CLIPS_FAILED if summary.clips.failed or summary.clips.missing else 0
 
 
-def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: RunConfig) -> dict:
+def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: RunConfig) -> ClipRecord:
     fp, horizon = evalset.fingerprint, config.frames
     path = pred_dir / f"{clip_id}.npz"
     try:
@@ -110,5 +111,5 @@ def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: R
         frames = validate_frames(frames, evalset.task.views, horizon, size, clip_id, str(path))
         scores = score_frames(scorer, clip, frames, horizon)
     except (ClipError, DatasetError) as err:
-        return failed_record(fp, clip_id, config.model, horizon, str(err))
-    return ok_record(fp, clip_id, config.model, horizon, scores)
+        return ClipRecord.failed(fp, clip_id, config.model, horizon, str(err))
+    return ClipRecord.scored(fp, clip_id, config.model, horizon, scores)

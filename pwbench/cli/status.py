@@ -17,15 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     run_dir = RunDir(args.run_dir)
     run = run_dir.read_manifest()
-    clip_ids = [c["clip_id"] for c in run["clips"]]
+    clip_ids = run.clip_ids
     records = run_dir.records(clip_ids)
-    done = sum(r["status"] == "ok" for r in records.values())
-    failed = [r for r in records.values() if r["status"] == "failed"]
+    done = sum(r.ok for r in records.values())
+    failed = [r for r in records.values() if not r.ok]
     remaining = len(clip_ids) - done
     per_clip = [t["rollout_s"] for t in run_dir.timings()]
     eta = f"{remaining * statistics.mean(per_clip) / 60:.1f} min of rollout" if per_clip and remaining else "-"
-    print(f"{run_dir.path}: model {run['model']} · task {run['task']} · horizon {run['horizon']} frames")
+    print(f"{run_dir.path}: model {run.model} · task {run.task} · horizon {run.horizon} frames")
     print(f"done {done}/{len(clip_ids)} · failed {len(failed)} · remaining {remaining} · ETA {eta}")
     for record in failed:
-        print(f"  failed {record['clip_id']}: {record['error']}")
+        print(f"  failed {record.clip_id}: {record.error}")
     return 0

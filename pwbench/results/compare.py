@@ -12,23 +12,23 @@ import numpy as np
 
 from pwbench import protocol
 from pwbench.errors import RunMismatch
-from pwbench.results.run_dir import RunDir, identity
+from pwbench.results.run_dir import RunDir
+from pwbench.results.schema import ClipRecord
 from pwbench.results.summary import view_sets
 from pwbench.stats import clip_group_score, holm, paired_test, window
 
 COMPARED_KEYS = ("psnr_full", "ssim_full", "lpips_full", "psnr_masked", "ssim_masked", "lpips_masked")
 
 
-def _clip_scores(run_dir: RunDir, run: dict, clip_ids: list[str], key: str, views: tuple[str, ...],
+def _clip_scores(records: dict[str, ClipRecord], clip_ids: list[str], key: str, views: tuple[str, ...],
                  sl: slice) -> np.ndarray:
-    records = run_dir.records(clip_ids)
     out = []
     for clip_id in clip_ids:
         record = records.get(clip_id)
-        if record is None or record["status"] != "ok":
+        if record is None or not record.ok:
             out.append(np.nan)
             continue
-        per_view = {v: record["metrics"][v][key] for v in views if v in record["metrics"]}
+        per_view = {v: record.metrics[v][key] for v in views if v in record.metrics}
         out.append(clip_group_score(per_view, views, sl))
     return np.array(out)
 
@@ -38,27 +38,28 @@ def compare(a: RunDir, b: RunDir, kind: str = "up_to") -> dict[str, Any]:
     make this the model's *action sensitivity*: the score it owes to following its actions."""
     run_a, run_b = a.read_manifest(), b.read_manifest()
     for key in ("fingerprint", "horizon"):
-        if run_a[key] != run_b[key]:
+        if getattr(run_a, key) != getattr(run_b, key):
             raise RunMismatch(f"cannot pair {a.path} and {b.path}: {key} differs")
-    clip_ids = [c["clip_id"] for c in run_a["clips"]]
-    views = tuple(run_a["views"])
+    clip_ids = run_a.clip_ids
+    records_a, records_b = a.records(clip_ids), b.records(clip_ids)  # read once, not once per table row
+    views = tuple(run_a.views)
     rows = []
-    for name, h in protocol.grid_upto(int(run_a["horizon"])).items():
+    for name, h in protocol.grid_upto(run_a.horizon).items():
         for group, members in view_sets(views).items():
             if group not in protocol.GROUPS:
                 continue
             for key in COMPARED_KEYS:
                 metric = key.split("_")[0]
-                sa = _clip_scores(a, run_a, clip_ids, key, members, window(kind, h))
-                sb = _clip_scores(b, run_b, clip_ids, key, members, window(kind, h))
+                sa = _clip_scores(records_a, clip_ids, key, members, window(kind, h))
+                sb = _clip_scores(records_b, clip_ids, key, members, window(kind, h))
                 result = paired_test(sa, sb, protocol.HIGHER_IS_BETTER[metric])
                 rows.append({"horizon": name, "group": group, "key": key, **result.as_dict()})
     for row, adjusted in zip(rows, holm([r["wilcoxon_p"] for r in rows]), strict=True):
         row["wilcoxon_p_holm"] = adjusted
-    actions = (identity(run_a, "actions"), identity(run_b, "actions"))
-    sensitivity = run_a["model"] == run_b["model"] and actions == ("true", "shuffled")
-    return {"a": run_a["model"], "b": run_b["model"], "actions": list(actions), "action_sensitivity": sensitivity,
-            "kind": kind, "fingerprint": run_a["fingerprint"], "rows": rows}
+    actions = (run_a.actions, run_b.actions)
+    sensitivity = run_a.model == run_b.model and actions == ("true", "shuffled")
+    return {"a": run_a.model, "b": run_b.model, "actions": list(actions), "action_sensitivity": sensitivity,
+            "kind": kind, "fingerprint": run_a.fingerprint, "rows": rows}
 
 
 def _label(result: dict[str, Any], side: str) -> str:

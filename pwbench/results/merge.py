@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from pwbench.errors import RunMismatch
-from pwbench.results.run_dir import IDENTITY_KEYS, RunDir, identity
+from pwbench.results.run_dir import RunDir
 
 
 def merge(sources: list[Path], out: Path) -> RunDir:
@@ -20,16 +20,16 @@ def merge(sources: list[Path], out: Path) -> RunDir:
     runs = [d.read_manifest() for d in dirs]
     first = runs[0]
     for d, run in zip(dirs[1:], runs[1:], strict=True):
-        for key in IDENTITY_KEYS:
-            if identity(run, key) != identity(first, key):
-                raise RunMismatch(f"{d.path} has {key}={identity(run, key)!r}, "
-                                  f"{dirs[0].path} has {identity(first, key)!r}")
-    clip_ids = [c["clip_id"] for c in first["clips"]]
+        key = run.differs(first)
+        if key is not None:
+            raise RunMismatch(f"{d.path} has {key}={getattr(run, key)!r}, "
+                              f"{dirs[0].path} has {getattr(first, key)!r}")
+    clip_ids = first.clip_ids
     owner: dict[str, RunDir] = {}
     duplicates = []
     for d in dirs:
         for clip_id, record in d.records(clip_ids).items():
-            if record["status"] != "ok":
+            if not record.ok:
                 continue
             if clip_id in owner:
                 duplicates.append(f"{clip_id} ({owner[clip_id].path} and {d.path})")
@@ -41,8 +41,7 @@ def merge(sources: list[Path], out: Path) -> RunDir:
         raise RunMismatch(f"{len(missing)} clips of the manifest have no record: {', '.join(missing[:5])}"
                           f"{' ...' if len(missing) > 5 else ''}")
     target = RunDir(out)
-    target.open({k: v for k, v in first.items() if k not in ("schema", "harness_version", "git_hash",
-                                                             "machine", "created")})
+    target.open(first)  # the harness facts (version, git hash, machine, date) become the merge's
     for clip_id, d in owner.items():
         for folder in ("clips", "timing"):
             src = d.path / folder / f"{clip_id}.json"

@@ -8,6 +8,7 @@ from typing import Any
 
 from pwbench import protocol
 from pwbench.io import atomic_path
+from pwbench.results.schema import Summary
 
 TABLE_GROUPS = tuple(protocol.GROUPS)
 TABLE_REGIONS = ("full", "masked")
@@ -24,30 +25,23 @@ def _cell(estimate: dict[str, Any], metric: str) -> str:
     return f"{mean:.{d}f} [{estimate['ci_low']:.{d}f},{estimate['ci_high']:.{d}f}]"
 
 
-def run_label(summary: dict[str, Any]) -> str:
-    """The model name, marked when the run did not use the clips' own actions."""
-    actions = summary.get("actions", "true")
-    return summary["model"] if actions == "true" else f"{summary['model']} ({actions} actions)"
-
-
-def format_table(summary: dict[str, Any]) -> str:
+def format_table(summary: Summary) -> str:
     """External/Wrist × metric × masked/full × up-to/at, one column per grid horizon."""
-    clips = summary["clips"]
-    failed = f" (failed {clips['failed']})" if clips["failed"] else ""
-    actions = summary.get("actions", "true")
-    regime = summary["regime"] + ("" if actions == "true" else f" · {actions} actions")
-    head = (f"pwbench · task {summary['task']} · model {summary['model']} · {regime} · "
-            f"{summary['horizon']} frames · clips ok {clips['ok']}/{clips['total']}{failed}"
-            f" · fingerprint {summary['fingerprint'][:12]}")
-    horizons = summary["horizons"]
+    clips = summary.clips
+    failed = f" (failed {clips.failed})" if clips.failed else ""
+    regime = summary.regime + ("" if summary.actions == "true" else f" · {summary.actions} actions")
+    head = (f"pwbench · task {summary.task} · model {summary.model} · {regime} · "
+            f"{summary.horizon} frames · clips ok {clips.ok}/{clips.total}{failed}"
+            f" · fingerprint {summary.fingerprint[:12]}")
+    horizons = summary.horizons
     rows = [["group", "metric", "region", "window", *[f"{h}" for h in horizons]]]
     for group in TABLE_GROUPS:
-        if group not in summary["results"][horizons[0]]:
+        if group not in summary.results[horizons[0]]:
             continue
         for metric in protocol.METRICS:
             for region in TABLE_REGIONS:
                 for kind in ("up_to", "at"):
-                    cells = [_cell(summary["results"][h][group][f"{metric}_{region}"][kind], metric)
+                    cells = [_cell(summary.results[h][group][f"{metric}_{region}"][kind], metric)
                              for h in horizons]
                     rows.append([group, LABELS[metric], region, KIND_LABELS[kind], *cells])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -56,29 +50,29 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    cost = summary["cost"]
-    lines += ["", f"95 % bootstrap CIs over clips. Cost: {cost['seconds_per_frame']:.3g} s per predicted frame "
-                  f"on {cost['device']}."]
-    if summary.get("masks", "available") != "available":
+    cost = summary.cost
+    per_frame = "n/a" if cost.seconds_per_frame is None else f"{cost.seconds_per_frame:.3g}"
+    lines += ["", f"95 % bootstrap CIs over clips. Cost: {per_frame} s per predicted frame on {cost.device}."]
+    if summary.masks != "available":
         lines.append("The dataset has no object masks: masked and background metrics are not computed.")
-    if summary["failures"]:
+    if summary.failures:
         lines.append("Failed clips:")
-        lines += [f"  {f['error']}" for f in summary["failures"]]
+        lines += [f"  {f.error}" for f in summary.failures]
     return "\n".join(lines)
 
 
-def plot_drift(summaries: dict[str, dict[str, Any]], path: Path, key: str = "lpips_full") -> None:
+def plot_drift(summaries: dict[str, Summary], path: Path, key: str = "lpips_full") -> None:
     """Per-frame curve (mean over clips) vs time for one or more runs, one panel per group."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [g for g in TABLE_GROUPS if any(g in s["curves"] for s in summaries.values())]
+    groups = [g for g in TABLE_GROUPS if any(g in s.curves for s in summaries.values())]
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.5), squeeze=False)
     for ax, group in zip(axes[0], groups, strict=False):
         for name, summary in summaries.items():
-            values = [math.nan if v is None else v for v in summary["curves"][group][key]]
+            values = [math.nan if v is None else v for v in summary.curves[group][key]]
             times = [(t + 1) / protocol.FPS for t in range(len(values))]
             ax.plot(times, values, label=name)
         ax.set_title(f"{group}: {key.replace('_', ' ')}")

@@ -26,16 +26,7 @@ import numpy as np
 from pwbench import __version__
 from pwbench.errors import RunMismatch
 from pwbench.io import atomic_write_bytes, atomic_write_json, dumps_json, remove_orphans
-from pwbench.results.records import check_record, upgrade
-
-RUN_SCHEMA = "pwbench.run/1"
-IDENTITY_KEYS = ("fingerprint", "model", "horizon", "actions", "model_options")
-# folders written before a key existed: they ran true actions; their resolved options are unknown
-IDENTITY_DEFAULTS = {"actions": "true", "model_options": "not recorded (a folder from before typed options)"}
-
-
-def identity(manifest: dict[str, Any], key: str) -> Any:
-    return manifest.get(key, IDENTITY_DEFAULTS.get(key))
+from pwbench.results.schema import ClipRecord, RunManifest
 
 
 def git_hash() -> str:
@@ -72,29 +63,29 @@ class RunDir:
         self.clips = self.path / "clips"
         self.timing = self.path / "timing"
         self.predictions = self.path / "predictions"
-        self._manifest: dict[str, Any] | None = None
+        self._manifest: RunManifest | None = None
 
     @property
     def manifest_path(self) -> Path:
         return self.path / "run.json"
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> RunManifest:
         if not self.manifest_path.is_file():
             raise RunMismatch(f"{self.path} is not a pwbench run folder (no run.json)")
-        return _read_json(self.manifest_path)
+        return RunManifest.read(self.manifest_path)
 
-    def check(self, manifest: dict[str, Any]) -> None:
+    def check(self, manifest: RunManifest) -> None:
         """Refuse (RunMismatch) if the folder holds a run with another identity; writes nothing."""
         if not self.manifest_path.is_file():
             return
         existing = self.read_manifest()
-        for key in IDENTITY_KEYS:
-            if identity(existing, key) != identity(manifest, key):
-                raise RunMismatch(
-                    f"{self.path} holds a run with {key}={identity(existing, key)!r}, this command has "
-                    f"{identity(manifest, key)!r}; refusing to mix them (use another --out)")
+        key = existing.differs(manifest)
+        if key is not None:
+            raise RunMismatch(
+                f"{self.path} holds a run with {key}={getattr(existing, key)!r}, this command has "
+                f"{getattr(manifest, key)!r}; refusing to mix them (use another --out)")
 
-    def open(self, manifest: dict[str, Any]) -> None:
+    def open(self, manifest: RunManifest) -> None:
         """Write the run manifest, or check that an existing one describes the same run (and
         clear the temp files a killed run left; call before any rollout writes)."""
         if self.manifest_path.is_file():
@@ -102,10 +93,9 @@ class RunDir:
             for folder in (self.path, self.clips, self.timing, self.predictions):
                 remove_orphans(folder)
             return
-        manifest = {"schema": RUN_SCHEMA, "harness_version": __version__, "git_hash": git_hash(),
-                    "machine": machine(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    **manifest}
-        atomic_write_json(self.manifest_path, manifest)
+        manifest = manifest.replace(harness_version=__version__, git_hash=git_hash(), machine=machine(),
+                                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        atomic_write_json(self.manifest_path, manifest.to_json())
 
     def open_model(self, spec: dict[str, Any]) -> None:
         """Write ``model.json`` (the model's spec), or refuse if the folder's differs: a resumed
@@ -120,33 +110,39 @@ class RunDir:
             return
         atomic_write_json(path, spec)
 
+    def model_spec(self) -> dict[str, Any]:
+        path = self.path / "model.json"
+        return _read_json(path) if path.is_file() else {}
+
     def record_path(self, clip_id: str) -> Path:
         return self.clips / f"{clip_id}.json"
 
-    def read_record(self, clip_id: str) -> dict[str, Any] | None:
-        """The clip's record, checked against this folder's run (a foreign one is refused)."""
+    def read_record(self, clip_id: str) -> ClipRecord | None:
+        """The clip's record, checked against its schema and this folder's run (a foreign one is
+        refused); None if there is none yet."""
         path = self.record_path(clip_id)
         if not path.is_file():
             return None
         try:
-            record = upgrade(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # cannot happen with atomic writes, but never trust a half file: redo the clip
+        record = ClipRecord.from_json(data, str(path))
         if self._manifest is None:
             self._manifest = self.read_manifest()
-        check_record(record, self._manifest, clip_id, str(path))
+        record.belongs_to(self._manifest, clip_id, str(path))
         return record
 
     def is_done(self, clip_id: str) -> bool:
         record = self.read_record(clip_id)
-        return record is not None and record.get("status") == "ok"
+        return record is not None and record.ok
 
-    def write_record(self, record: dict[str, Any], timing: dict[str, Any] | None = None) -> None:
+    def write_record(self, record: ClipRecord, timing: dict[str, Any] | None = None) -> None:
         if timing is not None:
-            atomic_write_json(self.timing / f"{record['clip_id']}.json", timing)
-        atomic_write_json(self.record_path(record["clip_id"]), record)
+            atomic_write_json(self.timing / f"{record.clip_id}.json", timing)
+        atomic_write_json(self.record_path(record.clip_id), record.to_json())
 
-    def records(self, clip_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def records(self, clip_ids: list[str]) -> dict[str, ClipRecord]:
         found = {}
         for clip_id in clip_ids:
             record = self.read_record(clip_id)
