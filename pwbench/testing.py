@@ -64,3 +64,16 @@ def synthetic_context(resolution: tuple[int, int], horizon: int, seed: int = 0, 
     return RolloutContext(clip_id=clip_id, frames=frames, state=pose[:context_frames], joints=joints[:context_frames],
                           instruction="put the red cube in the bowl", seed=seed, horizon=horizon,
                           future_actions=pose[context_frames:], future_joints=joints[context_frames:])
+
+
+class PixelScorer:
+    """A stand-in for :class:`pwbench.metrics.FrameScorer` with its output keys, computed from pixel
+    MSE alone (PSNR exact; SSIM and LPIPS replaced by monotone functions of the MSE): for frames
+    too small for AlexNet and for tests of code that only ranks candidates."""
+
+    def score(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        mse = ((pred.astype(np.float64) - gt.astype(np.float64)) ** 2).reshape(len(pred), -1).mean(axis=1)
+        values = {"psnr": 10 * np.log10(255.0**2 / np.maximum(mse, 1e-3)), "ssim": 1 / (1 + mse / 100),
+                  "lpips": mse / (mse + 1000)}
+        keys = (f"{m}_{r}" for m in protocol.METRICS for r in protocol.REGIONS)
+        return {k: values[k.split("_")[0]] for k in keys} | {"mask_coverage": np.ones(len(pred))}

@@ -97,6 +97,18 @@ class CtrlWorldModel(WorldModel):
         """One chunk for every clip, through one batched UNet call per sampler step. Each clip's
         noise comes from its own generator, so a clip's result does not depend on its batch
         neighbours; it is bit-identical only to runs of the same batch size (float rounding)."""
+        start = time.perf_counter()
+        inputs = self.chunk_inputs(actions)
+        latents = self.model.predict_chunk(inputs.current, inputs.history, inputs.pose_features, inputs.text,
+                                           [c.generator for c in self.clips], num_steps=self.num_steps,
+                                           cond_noise=self.cond_noise)
+        outputs = self.push_chunk(latents, inputs)
+        self.chunk_seconds.append(time.perf_counter() - start)
+        return outputs
+
+    def chunk_inputs(self, actions: list[np.ndarray]) -> ChunkInputs:
+        """The next chunk's inputs for every clip, from its memory and its actions (the absolute
+        poses the chunk's frames must reach)."""
         if not self.clips:
             raise RuntimeError("step() before reset()")
         if len(actions) != len(self.clips):
@@ -104,7 +116,6 @@ class CtrlWorldModel(WorldModel):
         counts = {len(a) for a in actions}
         if len(counts) != 1 or not 1 <= (n := counts.pop()) <= CHUNK:
             raise ValueError(f"Ctrl-World steps 1..{CHUNK} frames at a time, the same for every clip")
-        start = time.perf_counter()
         current, history, feats, chunk_poses = [], [], [], []
         for clip, acts in zip(self.clips, actions, strict=True):
             acts = np.asarray(acts, dtype=np.float32)
@@ -116,18 +127,28 @@ class CtrlWorldModel(WorldModel):
             current.append(cur_latent)
             history.append(hist_latents)
             chunk_poses.append(poses)
-        text = torch.cat([c.text for c in self.clips])
-        latents = self.model.predict_chunk(torch.stack(current), torch.stack(history), torch.stack(feats), text,
-                                           [c.generator for c in self.clips], num_steps=self.num_steps,
-                                           cond_noise=self.cond_noise)
+        return ChunkInputs(torch.stack(current), torch.stack(history), torch.stack(feats),
+                           torch.cat([c.text for c in self.clips]), chunk_poses, n)
+
+    def push_chunk(self, latents: torch.Tensor, inputs: ChunkInputs) -> list[Frames]:
+        """Push each clip's last chunk latent and pose to its memory; the chunk's new frames, decoded."""
         outputs = []
-        for clip, lat, poses in zip(self.clips, latents, chunk_poses, strict=True):
+        for clip, lat, poses in zip(self.clips, latents, inputs.chunk_poses, strict=True):
             clip.buffer.push(lat[-1], poses[-1])
-            pix = self.model.decode_views(lat[1:1 + n])
+            pix = self.model.decode_views(lat[1:1 + inputs.frames])
             out = ((pix.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
             outputs.append({v: out[i] for i, v in enumerate(self.views)})
-        self.chunk_seconds.append(time.perf_counter() - start)
         return outputs
+
+
+@dataclass
+class ChunkInputs:
+    current: torch.Tensor  # (B, C, h, w) scaled latents
+    history: torch.Tensor  # (B, H, C, h, w)
+    pose_features: torch.Tensor  # (B, H+F, action_dim)
+    text: torch.Tensor  # (B, P)
+    chunk_poses: list[torch.Tensor]  # per clip (F, 7): current pose + the chunk's actions
+    frames: int  # new frames this chunk (4, fewer for a short last chunk)
 
 
 @dataclass

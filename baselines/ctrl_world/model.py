@@ -15,7 +15,7 @@ slots hold the change from the current frame (:mod:`pwbench.diffusion.residual`)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import torch
 from diffusers import AutoencoderKLTemporalDecoder
@@ -29,7 +29,7 @@ from baselines.ctrl_world.unet import FrameLevelUNet
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.diffusion.edm import initial_noise_scale, precondition
 from pwbench.diffusion.residual import from_residual, to_residual, zero_init_
-from pwbench.diffusion.sampler import Trajectory, euler_sample
+from pwbench.diffusion.sampler import Denoiser, Trajectory, euler_sample
 
 
 def build_vae(size: VAEConfig) -> nn.Module:
@@ -114,54 +114,81 @@ class CtrlWorld(nn.Module):
 
     # -- one chunk ------------------------------------------------------------------------------
     @torch.no_grad()
-    def chunk_trajectory(self, current: torch.Tensor, history: torch.Tensor, pose_features: torch.Tensor,
-                         text_embeds: torch.Tensor | None, generator: torch.Generator | list[torch.Generator],
-                         num_steps: int | None = None, cond_noise: float | None = None) -> Trajectory:
-        """Sample one chunk; the trajectory is in diffusion space (residuals when residual).
+    def chunk_condition(self, current: torch.Tensor, history: torch.Tensor, pose_features: torch.Tensor,
+                        text_embeds: torch.Tensor | None, generator: torch.Generator | list[torch.Generator],
+                        cond_noise: float | None = None) -> ChunkCondition:
+        """Everything a chunk's denoiser is conditioned on, with the condition frame's noise drawn.
 
         current (B, C, h, w) and history (B, H, C, h, w) scaled latents; pose_features
-        (B, H+F, action_dim). ``generator``: one for the batch, or one per row (each row's noise
-        then depends only on its own generator, as if it were sampled alone). ``cond_noise``
-        (default ``config.noise_aug_infer``) is the condition frame's noise level: told to the
-        UNet as SVD's noise_aug id, and with ``config.cond_noise_time_id`` also added to the
-        condition, as in training."""
+        (B, H+F, action_dim). ``cond_noise`` (default ``config.noise_aug_infer``) is the condition
+        frame's noise level: told to the UNet as SVD's noise_aug id, and with
+        ``config.cond_noise_time_id`` also added to the condition, as in training."""
         cfg = self.config
-        dt = self.unet_dtype()
-        bsz, chans, h, w = current.shape
-        dev = current.device
-        tokens, offset = self.conditioning(pose_features.to(dt), None if text_embeds is None else text_embeds.to(dt))
         aug = cfg.noise_aug_infer if cond_noise is None else float(cond_noise)
         cond = current.float()
         if cfg.cond_noise_time_id and aug > 0:
-            noise = _randn(cond.shape, generator, dev)
+            noise = _randn(cond.shape, generator, current.device)
             cond = (cond + aug * noise) / (aug**2 + 1) ** 0.5
-        cond = cond / self.scaling_factor
         hist = to_residual(history.float(), current.float()) if cfg.residual else history.float()
-        guided = cfg.max_guidance > 1.0
+        return ChunkCondition(cond=cond / self.scaling_factor, history=hist, pose_features=pose_features,
+                              text_embeds=text_embeds, cond_noise=aug)
+
+    def denoiser(self, c: ChunkCondition, guidance: bool = True) -> Denoiser:
+        """D(x, sigma) -> x0 for the chunk slots (diffusion space), conditioned on ``c``; sigma a
+        scalar or one per row. The action tokens are encoded once, with gradient when enabled (RL
+        post-training trains the action encoder through this). ``guidance=False`` gives the
+        conditional prediction even when the config samples with CFG."""
+        cfg = self.config
+        dt = self.unet_dtype()
+        dev = c.cond.device
+        tokens, offset = self.conditioning(c.pose_features.to(dt),
+                                           None if c.text_embeds is None else c.text_embeds.to(dt))
+        hist, cond = c.history, c.cond
+        guided = guidance and cfg.max_guidance > 1.0
         if guided:  # the unconditional branch first, fed all-zero tokens
             tokens = torch.cat([torch.zeros_like(tokens), tokens])
             offset = None if offset is None else torch.cat([torch.zeros_like(offset), offset])
             hist, cond = torch.cat([hist, hist]), torch.cat([cond, cond])
         scale = torch.linspace(cfg.min_guidance, cfg.max_guidance, cfg.num_frames, device=dev)
         scale = scale[None, :, None, None, None]  # per chunk frame
-        time_ids = self.time_ids(tokens.shape[0], aug, dt, dev)
+        time_ids = self.time_ids(tokens.shape[0], c.cond_noise, dt, dev)
         nh = hist.shape[1]
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            if sigma.numel() > 1:
+                sigma = sigma.reshape(-1, 1, 1, 1, 1)
             p = precondition(sigma, cfg.sigma_data)
             xx = torch.cat([x, x]) if guided else x
+            c_noise = p.c_noise.reshape(-1).expand(xx.shape[0]) if sigma.numel() == 1 else \
+                p.c_noise.reshape(-1).repeat(2 if guided else 1)
             inp = self.unet_input(hist, 0.0, xx, sigma, cond).to(dt)
-            out = self.unet(inp, p.c_noise.to(dt), tokens, time_ids, frame_level_cond=True,
+            out = self.unet(inp, c_noise.to(dt), tokens, time_ids, frame_level_cond=True,
                             input_offset=offset)[:, nh:].float()
             if guided:
                 uncond, condl = out.chunk(2)
                 out = uncond + scale * (condl - uncond)
             return p.c_skip * x + p.c_out * out
 
+        return denoise
+
+    @torch.no_grad()
+    def chunk_trajectory(self, current: torch.Tensor, history: torch.Tensor, pose_features: torch.Tensor,
+                         text_embeds: torch.Tensor | None, generator: torch.Generator | list[torch.Generator],
+                         num_steps: int | None = None, cond_noise: float | None = None,
+                         condition: ChunkCondition | None = None) -> Trajectory:
+        """Sample one chunk; the trajectory is in diffusion space (residuals when residual).
+
+        Arguments as :meth:`chunk_condition` (or a ready ``condition``). ``generator``: one for
+        the batch, or one per row (each row's noise then depends only on its own generator, as
+        if it were sampled alone)."""
+        cfg = self.config
+        c = condition if condition is not None else \
+            self.chunk_condition(current, history, pose_features, text_embeds, generator, cond_noise)
+        bsz, chans, h, w = current.shape
         schedule = cfg.schedule(num_steps)
-        x = _randn((bsz, cfg.num_frames, chans, h, w), generator, dev)
+        x = _randn((bsz, cfg.num_frames, chans, h, w), generator, current.device)
         x = x * initial_noise_scale(schedule.sigma_max, cfg.sigma_data)
-        return euler_sample(denoise, x, schedule.sigmas())
+        return euler_sample(self.denoiser(c), x, schedule.sigmas())
 
     @torch.no_grad()
     def predict_chunk(self, current: torch.Tensor, history: torch.Tensor, pose_features: torch.Tensor,
@@ -171,6 +198,23 @@ class CtrlWorld(nn.Module):
         traj = self.chunk_trajectory(current, history, pose_features, text_embeds, generator, num_steps, cond_noise)
         out = from_residual(traj.sample, current.float()) if self.config.residual else traj.sample
         return out.to(self.unet_dtype())
+
+
+@dataclass
+class ChunkCondition:
+    """What one chunk is sampled from, batched over rows: the condition code as the UNet sees it
+    (noised, divided by the latent scale), history slots in diffusion space, encoded poses, text
+    embeddings, and the condition noise level (SVD's noise_aug id)."""
+
+    cond: torch.Tensor  # (B, C, h, w)
+    history: torch.Tensor  # (B, H, C, h, w)
+    pose_features: torch.Tensor  # (B, H+F, action_dim)
+    text_embeds: torch.Tensor | None  # (B, P)
+    cond_noise: float
+
+    def rows(self, index: torch.Tensor) -> ChunkCondition:
+        return ChunkCondition(self.cond[index], self.history[index], self.pose_features[index],
+                              None if self.text_embeds is None else self.text_embeds[index], self.cond_noise)
 
 
 def _randn(shape: tuple[int, ...], generator: torch.Generator | list[torch.Generator],

@@ -10,7 +10,7 @@ from pwbench.cli import compare, ls, merge, run, score, status
 from pwbench.errors import PwbenchError
 
 SUBCOMMANDS = [run, score, status, ls, merge, compare]
-OPTIONAL = ["pwbench.cli.data", "pwbench.cli.train"]  # added by other rooms of the package
+OPTIONAL = ["pwbench.cli.data", "pwbench.cli.train", "pwbench.cli.posttrain"]  # added by other rooms of the package
 EXIT_USER_ERROR = 2
 
 

@@ -7,11 +7,16 @@ states, torch's global RNG, the step, the loss history and the ``TrainConfig``; 
 temp-then-rename every ``save_minutes`` and at the end, and read with ``weights_only=True``.
 Resuming from it continues the same sequence of batches, noise and updates bit for bit (on CPU;
 ``tests/train/test_loop.py`` compares the parameters of a split run with an unbroken one).
+
+A task may also define ``after_step(step) -> dict`` (called after each optimiser step, e.g. an
+RL task's old-policy update); the scalars it returns are appended to ``metrics.jsonl``, one line
+per step, cut back to the checkpoint's step on resume so the log matches the weights.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ from pwbench.train.config import TrainConfig
 from pwbench.train.plot import plot_losses
 
 CHECKPOINT = "checkpoint.pt"
+METRICS_LOG = "metrics.jsonl"
 
 
 class TrainTask(Protocol):
@@ -115,6 +121,8 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
         atomic_write_bytes(out / CHECKPOINT, buf.getvalue())
         plot_losses(state.losses, out / "loss.png", f"{task.name} ({state.step} steps)")
 
+    after_step = getattr(task, "after_step", None)
+    log = _MetricsLog(out / METRICS_LOG, state.step) if after_step is not None else None
     module.train()
     t_save = time.monotonic()
     t0 = time.monotonic() - state.seconds
@@ -138,6 +146,8 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
                 ema[n].lerp_(p.detach(), 1 - decay)
         state.step += 1
         state.losses.append(float(loss.item()))
+        if after_step is not None:
+            log.append({"step": state.step, "loss": state.losses[-1], **after_step(state.step)})
         state.seconds = time.monotonic() - t0
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(state.losses[-50:]):.4f}")
@@ -147,3 +157,24 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
     bar.close()
     save()
     return state
+
+
+class _MetricsLog:
+    """``metrics.jsonl``, kept in step with the checkpoint: lines past ``step`` (written after the
+    last save by a run that was then killed) are dropped when a run resumes."""
+
+    def __init__(self, path: Path, step: int) -> None:
+        self.path = path
+        kept = []
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line)
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    break  # a torn last line
+        atomic_write_bytes(path, "".join(k + "\n" for k in kept).encode())
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")

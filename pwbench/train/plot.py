@@ -32,3 +32,33 @@ def plot_losses(losses: list[float], path: str | Path, title: str, ylabel: str =
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def plot_metrics(log: str | Path, path: str | Path, title: str,
+                 keys: tuple[str, ...] = ("loss", "candidate_lpips_full", "candidate_psnr_full", "r_mean")) -> None:
+    """One panel per logged scalar of ``metrics.jsonl`` (an RL run's loss and candidate rewards)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    log = Path(log)
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    keys = tuple(k for k in keys if any(k in r for r in rows)) or ("loss",)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), dpi=110, squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        steps = np.array([r["step"] for r in rows if key in r], dtype=float)
+        y = np.array([r[key] for r in rows if key in r], dtype=float)
+        if len(y):
+            k = max(1, min(20, len(y) // 5))
+            ax.plot(steps, y, alpha=0.3, lw=0.7)
+            ax.plot(steps[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"), lw=1.5)
+        ax.set_xlabel("iteration")
+        ax.set_title(key.replace("_", " "), fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

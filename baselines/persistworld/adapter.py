@@ -1,0 +1,78 @@
+"""The ``persistworld`` model: Ctrl-World plus the adapters PersistWorld post-training produced.
+
+``droid-sim``: the bundled small Ctrl-World with the adapters shipped in ``weights/droid-sim``
+(made by ``pwbench posttrain persistworld``; their metadata name the LoRA rank and the base
+weights they were trained on, and a mismatch with the base found here is an error). ``droid``:
+the official Ctrl-World with the released ``jaibrdhn/persistworld`` adapters (layout unconfirmed:
+a peft adapter folder or a plain state dict are accepted; anything else is an error listing the
+keys found).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from baselines.ctrl_world.checkpoint import WeightsMissing
+from baselines.ctrl_world.rl import branchable
+from pwbench.models.base import WorldModel
+from pwbench.protocol import TaskSpec
+from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
+
+SHIPPED = Path(__file__).parent / "weights"
+RELEASED_REPO = "jaibrdhn/persistworld"
+
+
+def _adapter_folder(task: TaskSpec, weights: str | None) -> Path:
+    if weights:
+        return Path(weights)
+    if task.name == "droid":
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+        try:
+            return Path(snapshot_download(RELEASED_REPO))
+        except (LocalEntryNotFoundError, RepositoryNotFoundError, OSError) as err:
+            raise WeightsMissing(f"the released PersistWorld adapters ({RELEASED_REPO}) are not in the Hugging "
+                                 f"Face cache and could not be downloaded ({type(err).__name__}); on a machine "
+                                 f"with internet: `huggingface-cli download {RELEASED_REPO}`, or pass "
+                                 "--option adapters=PATH") from err
+    return SHIPPED / task.name
+
+
+def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, base: str | None = None,
+          num_steps: int | None = None, threads: int | None = None) -> WorldModel:
+    """pwbench factory. Options: ``adapters`` (a folder of adapter weights instead of the shipped or
+    released ones), ``base`` (the Ctrl-World weights they apply to; default the ones they were
+    trained on: the shipped small model / the official checkpoint), ``num_steps`` (sampler steps),
+    ``threads`` (torch CPU threads)."""
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    folder = _adapter_folder(task, adapters)
+    tensors, meta = read_adapters(folder)
+    rank = int(meta.get("lora_rank") or meta.get("peft_config", {}).get("r") or 0)
+    alpha = float(meta.get("lora_alpha") or meta.get("peft_config", {}).get("lora_alpha") or 0)
+    if not rank or not alpha:
+        raise AdapterMismatch(f"{folder}: the adapter metadata names no LoRA rank/alpha (keys found: "
+                              f"{', '.join(sorted(tensors)[:6])})")
+    world, base_facts = branchable(task, device=device, weights=base, lora_rank=rank, lora_alpha=alpha,
+                                   num_steps=num_steps if num_steps is not None else meta.get("num_steps"))
+    trained_on = meta.get("base", {})
+    for key in ("variant", "train_steps", "seed"):
+        if key in trained_on and trained_on[key] != base_facts.get(key):
+            raise AdapterMismatch(f"{folder}: the adapters were post-trained on a Ctrl-World with {key}="
+                                  f"{trained_on[key]!r}, this base has {base_facts.get(key)!r}; pass the matching "
+                                  "--option base=DIR or post-train again")
+    load_adapters(world.module, tensors, [n for n, _ in world.trainable()], str(folder))
+    world.module.eval()
+    model = world.adapter
+    extra = dict(model.spec.extra) | {"adapters": str(folder), "lora_rank": rank, "rl_steps": meta.get("steps"),
+                                      "base_train_steps": base_facts.get("train_steps")}
+    model.spec = replace(model.spec, name="persistworld", extra=extra,
+                         num_parameters=sum(p.numel() for p in world.module.parameters()),
+                         description=model.spec.description + " + PersistWorld RL adapters (LoRA + action encoder)")
+    return model

@@ -1,0 +1,61 @@
+"""What a diffusion world model implements to be post-trained by :mod:`pwbench.rl`.
+
+The recipe owns time and data: it picks training episodes and frames, feeds the recorded actions
+chunk by chunk and scores the decoded frames against the episode's own. The model owns its
+latent space, memory and conditioning: a rollout *state* (whatever the model keeps between
+chunks, batched over rows), and for each chunk it advances, a :class:`Chunk` holding what its
+x0 prediction needs to be recomputed later for the loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from pwbench.data.train_split import TrainEpisode
+
+
+@dataclass
+class Chunk:
+    """One chunk of a batched rollout: ``condition`` (model-specific, batched over rows) and
+    ``target`` (rows, ...) the clean diffusion-space latents the sampler returned — the data the
+    NFT loss re-noises — and ``frames[row][view]`` the decoded uint8 (n, H, W, 3) frames."""
+
+    condition: Any
+    target: torch.Tensor
+    frames: list[dict[str, np.ndarray]]
+
+
+class Branchable(Protocol):
+    module: nn.Module  # holds every weight, the adapters included; checkpointed
+    views: tuple[str, ...]
+    chunk_frames: int  # new frames per chunk
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        """The post-trained tensors (LoRA adapters + action encoder); all else stays frozen."""
+
+    def start(self, episodes: Sequence[TrainEpisode], frames: Sequence[int], seeds: Sequence[int]) -> Any:
+        """A batched rollout state: row i starts at ground-truth frame ``frames[i]`` of ``episodes[i]``,
+        its sampler noise from ``seeds[i]``."""
+
+    def branch(self, state: Any, k: int, seeds: Sequence[int]) -> Any:
+        """Each row repeated ``k`` times (rows i*k .. i*k+k-1), with new noise seeds per new row."""
+
+    def advance(self, state: Any, actions: Sequence[np.ndarray]) -> Chunk:
+        """Sample one chunk per row from the recorded ``actions[row]`` ((n, action_dim), the poses the
+        chunk's frames must reach) under the weights in place; updates ``state``. No gradient."""
+
+    def x0(self, chunk: Chunk, rows: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The x0 prediction for ``noisy`` (len(rows), ...) = target[rows] + sigma * noise, under the
+        weights in place, with gradient."""
+
+    def sample_sigma(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n,) training noise levels (the model's own distribution)."""
+
+    def loss_weight(self, sigma: torch.Tensor) -> torch.Tensor:
+        """(n,) the EDM loss weight of each noise level."""

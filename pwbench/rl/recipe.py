@@ -1,0 +1,205 @@
+"""The PersistWorld iteration, as a task of the shared training loop.
+
+One iteration (one optimiser step), for each of the loop's ``batch_size`` states (groups):
+
+1. **prefix** — pick a training episode and a start frame; the *old* policy rolls out P chunks on
+   its own outputs with the recorded actions (P ~ uniform on ``prefix``), so the branch point
+   carries the model's own accumulated drift, not a ground-truth history;
+2. **branch** — K candidate futures of L chunks from that state (L ~ uniform on ``future``: the
+   "variable length"), all K rows in one batched forward per sampler step, each with its own noise;
+3. **reward** — each candidate's decoded frames against the episode's own frames, through the
+   harness's metric kernels, at clip level over every view (:mod:`pwbench.rl.reward`);
+4. **advantage** — r in [0, 1] per candidate (:mod:`pwbench.rl.advantage`);
+5. **update** — the x0-NFT loss (:mod:`pwbench.rl.nft`) on ``loss_samples`` (candidate, chunk)
+   pairs drawn from the iteration's candidates, each forward-noised at a sigma of the model's
+   training distribution; no gradient flows through any sampler.
+
+After the step the old policy is soft-updated toward the trained one (eta = min(0.001 step, 0.5),
+DiffusionNFT's default). Defaults and why: K = 16 (the paper); prefix 0..9 and future 1..4 chunks
+so that branch points and candidates cover the whole 14-chunk (11 s) evaluation rollout, where the
+drift the paper targets appears; beta = 1 (DiffusionNFT's default); the EDM weight (the base
+model's own loss weight); KL off (DiffusionNFT's 1e-4 applies to velocity units, not ours).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pwbench.data.train_split import TrainEpisode
+from pwbench.rl.advantage import optimality
+from pwbench.rl.nft import nft_loss
+from pwbench.rl.policies import PolicyCopies, old_decay
+from pwbench.rl.protocol import Branchable, Chunk
+from pwbench.rl.reward import RewardSpec, clip_metrics, group_rewards
+
+
+@dataclass(frozen=True)
+class NFTConfig:
+    k: int = 16
+    prefix: tuple[int, int] = (0, 9)  # chunks the old policy runs before branching, uniform, inclusive
+    future: tuple[int, int] = (1, 4)  # chunks per candidate, uniform, inclusive
+    beta: float = 1.0
+    weighting: str = "edm"
+    kl: float = 0.0
+    adv_clip: float = 5.0
+    adv_std: str = "global"
+    loss_samples: int = 16  # (candidate, chunk) pairs the loss is computed on per iteration
+    old_rate: float = 0.001
+    old_cap: float = 0.5
+    reward: RewardSpec = field(default_factory=RewardSpec)
+
+    def __post_init__(self) -> None:
+        for name in ("prefix", "future"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi or (name == "future" and lo < 1):
+                raise ValueError(f"{name} must be (lo, hi) with {'1' if name == 'future' else '0'} <= lo <= hi")
+        if self.k < 2:
+            raise ValueError(f"k must be at least 2 (advantages compare candidates), got {self.k}")
+        if self.loss_samples < 1:
+            raise ValueError(f"loss_samples must be at least 1, got {self.loss_samples}")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["prefix"], d["future"] = list(self.prefix), list(self.future)
+        return d
+
+
+@dataclass
+class Iteration:
+    """The data of one update: the candidates' chunks and their optimality."""
+
+    chunks: list[Chunk]  # per (group, future step); rows = group's K candidates
+    r: list[torch.Tensor]  # per chunk: (K,) optimality of its rows
+    pairs: list[tuple[int, int]]  # (chunk index, row) the loss is computed on
+    stats: dict[str, float]
+
+
+class PostTrainModule(nn.Module):
+    """The checkpointed whole: the world model (adapters included) and the policy copies."""
+
+    def __init__(self, model: nn.Module, policies: PolicyCopies) -> None:
+        super().__init__()
+        self.model = model
+        self.policies = policies
+
+
+class PersistWorldTask:
+    """:class:`pwbench.train.loop.TrainTask` hooks for NFT post-training of a Branchable."""
+
+    def __init__(self, name: str, world: Branchable, episodes: list[TrainEpisode], config: NFTConfig,
+                 scorer, facts: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.world = world
+        self.episodes = episodes
+        self.config = config
+        self.scorer = scorer
+        self._named = world.trainable()
+        self.policies = PolicyCopies(self._named)
+        self.module = PostTrainModule(world.module, self.policies)
+        self._facts = dict(facts or {}) | {"nft": config.as_dict()}
+        self._stats: dict[str, float] = {}
+        self._t_batch_end = 0.0
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        return [(f"model.{n}", p) for n, p in self._named]
+
+    def facts(self) -> dict[str, Any]:
+        return self._facts
+
+    # -- rollouts and rewards (old policy, no gradient) ------------------------------------------
+    def batch(self, rng: np.random.Generator, size: int) -> Iteration:
+        cfg = self.config
+        times = {"prefix_s": 0.0, "branch_s": 0.0, "reward_s": 0.0}
+        chunks, metrics_all = [], []
+        for _ in range(size):
+            prefix = int(rng.integers(cfg.prefix[0], cfg.prefix[1] + 1))
+            future = int(rng.integers(cfg.future[0], cfg.future[1] + 1))
+            ep, t0 = self._draw_start(rng, prefix + future)
+            seeds = rng.integers(0, 2**31 - 1, size=1 + cfg.k)
+            n = self.world.chunk_frames
+            with self.policies.use("old"):
+                t = time.perf_counter()
+                state = self.world.start([ep], [t0], [int(seeds[0])])
+                for j in range(prefix):
+                    self.world.advance(state, [ep.pose[t0 + 1 + j * n: t0 + 1 + (j + 1) * n]])
+                times["prefix_s"] += time.perf_counter() - t
+                t = time.perf_counter()
+                state = self.world.branch(state, cfg.k, [int(s) for s in seeds[1:]])
+                branch_t0 = t0 + prefix * n
+                group_chunks = []
+                for j in range(future):
+                    lo = branch_t0 + 1 + j * n
+                    group_chunks.append(self.world.advance(state, [ep.pose[lo:lo + n]] * cfg.k))
+                times["branch_s"] += time.perf_counter() - t
+            t = time.perf_counter()
+            gt = {v: ep.frames[branch_t0 + 1: branch_t0 + 1 + future * n, i] for i, v in enumerate(self.world.views)}
+            candidates = []
+            for row in range(cfg.k):
+                pred = {v: np.concatenate([c.frames[row][v] for c in group_chunks]) for v in self.world.views}
+                candidates.append(clip_metrics(self.scorer, pred, gt))
+            metrics_all.append(candidates)
+            times["reward_s"] += time.perf_counter() - t
+            chunks.append(group_chunks)
+        r = optimality(group_rewards(metrics_all, cfg.reward), cfg.adv_clip, cfg.adv_std)
+        flat = [(g, c) for g, group in enumerate(chunks) for c in group]
+        pairs = [(int(i), int(row)) for i, row in zip(rng.integers(0, len(flat), size=cfg.loss_samples),
+                                                       rng.integers(0, cfg.k, size=cfg.loss_samples), strict=True)]
+        rs = [r[g] for g, _ in flat]
+        stats = dict(times)
+        for key in ("lpips_full", "ssim_full", "psnr_full"):
+            stats[f"candidate_{key}"] = float(np.mean([m[key] for group in metrics_all for m in group]))
+        stats["r_mean"] = float(r.mean())
+        self._stats = stats
+        self._t_batch_end = time.perf_counter()
+        return Iteration([c for _, c in flat], rs, pairs, stats)
+
+    def _draw_start(self, rng: np.random.Generator, chunks: int) -> tuple[TrainEpisode, int]:
+        need = chunks * self.world.chunk_frames + 1
+        usable = [e for e in self.episodes if len(e.pose) >= need]
+        if not usable:
+            raise ValueError(f"no training episode has the {need} frames a {chunks}-chunk rollout needs")
+        ep = usable[int(rng.integers(len(usable)))]
+        return ep, int(rng.integers(0, len(ep.pose) - need + 1))
+
+    # -- the loss (trained policy, with gradient) -------------------------------------------------
+    def loss(self, batch: Iteration, generator: torch.Generator) -> torch.Tensor:
+        """The NFT loss over the iteration's (candidate, chunk) pairs. The old and reference
+        predictions are all made first: swapping policy values into the parameters while a
+        trained forward's graph is alive would change tensors its backward needs."""
+        cfg = self.config
+        by_chunk: dict[int, list[int]] = {}
+        for i, row in batch.pairs:
+            by_chunk.setdefault(i, []).append(row)
+        parts = []
+        for i, rows in sorted(by_chunk.items()):
+            idx = torch.tensor(rows, device=batch.chunks[i].target.device)
+            x0 = batch.chunks[i].target[idx]
+            sigma = self.world.sample_sigma(len(rows), generator)
+            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            parts.append((i, idx, x0, sigma, x0 + sigma.reshape(-1, *[1] * (x0.ndim - 1)) * noise))
+        with torch.no_grad():
+            with self.policies.use("old"):
+                d_old = [self.world.x0(batch.chunks[i], idx, noisy, sigma) for i, idx, _, sigma, noisy in parts]
+            d_ref = [None] * len(parts)
+            if cfg.kl > 0:
+                with self.policies.use("reference"):
+                    d_ref = [self.world.x0(batch.chunks[i], idx, noisy, sigma) for i, idx, _, sigma, noisy in parts]
+        total = None
+        for (i, idx, x0, sigma, noisy), old, ref in zip(parts, d_old, d_ref, strict=True):
+            d_theta = self.world.x0(batch.chunks[i], idx, noisy, sigma)
+            part = nft_loss(d_theta, old, x0, batch.r[i][idx].to(x0.device), cfg.beta,
+                            weight=self.world.loss_weight(sigma), weighting=cfg.weighting, d_ref=ref, kl=cfg.kl)
+            part = part * len(idx) / len(batch.pairs)
+            total = part if total is None else total + part
+        return total
+
+    def after_step(self, step: int) -> dict[str, float]:
+        eta = old_decay(step, self.config.old_rate, self.config.old_cap)
+        self.policies.soft_update(eta)
+        return self._stats | {"update_s": time.perf_counter() - self._t_batch_end, "old_eta": eta}

@@ -1,0 +1,77 @@
+"""The ``persistworld`` model: adapters load by name into the base Ctrl-World, untrained adapters
+reproduce the base byte for byte, and adapters of another base or layout are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.ctrl_world.adapter import build as build_ctrl_world
+from baselines.ctrl_world.rl import branchable
+from baselines.persistworld.adapter import build
+from pwbench.protocol import TASKS, VIEWS
+from pwbench.rl.adapters import AdapterMismatch, read_adapters, save_adapters
+from pwbench.testing import synthetic_context
+
+TASK = TASKS["droid-sim"]
+
+
+def _rollout(model, seed: int = 1, horizon: int = 4) -> dict[str, np.ndarray]:
+    ctx = synthetic_context(TASK.resolution, horizon, seed=seed)
+    model.reset(ctx)
+    out = model.step(ctx.future_actions[:4], ctx.future_joints[:4])
+    return out
+
+
+@pytest.fixture(scope="module")
+def fresh_adapters(tmp_path_factory):
+    """Adapters as post-training starts them (LoRA B = 0): the base model, exactly."""
+    world, base = branchable(TASK, lora_rank=4, lora_alpha=8.0)
+    folder = tmp_path_factory.mktemp("adapters")
+    tensors = {n: p.detach() for n, p in world.trainable()}
+    save_adapters(tensors, folder, {"lora_rank": 4, "lora_alpha": 8.0, "base": base, "steps": 0})
+    return folder, tensors, base
+
+
+def test_untrained_adapters_reproduce_the_base_model(fresh_adapters):
+    folder, _, _ = fresh_adapters
+    pw = build(TASK, adapters=str(folder), num_steps=1)
+    assert pw.spec.name == "persistworld" and pw.spec.extra["lora_rank"] == 4
+    base = build_ctrl_world(TASK, num_steps=1)
+    a, b = _rollout(pw), _rollout(base)
+    assert all(np.array_equal(a[v], b[v]) for v in VIEWS)
+
+
+def test_trained_adapters_change_the_rollout(fresh_adapters, tmp_path):
+    folder, tensors, base = fresh_adapters
+    moved = {k: (v + 0.05 * torch.randn_like(v) if ".lora_B." in k else v) for k, v in tensors.items()}
+    save_adapters(moved, tmp_path, {"lora_rank": 4, "lora_alpha": 8.0, "base": base})
+    a, b = _rollout(build(TASK, adapters=str(tmp_path), num_steps=1)), _rollout(build_ctrl_world(TASK, num_steps=1))
+    assert any(not np.array_equal(a[v], b[v]) for v in VIEWS)
+
+
+def test_adapters_of_another_base_or_layout_are_refused(fresh_adapters, tmp_path):
+    folder, tensors, base = fresh_adapters
+    save_adapters(tensors, tmp_path / "other", {"lora_rank": 4, "lora_alpha": 8.0, "base": base | {"train_steps": 1}})
+    with pytest.raises(AdapterMismatch, match="train_steps=1"):
+        build(TASK, adapters=str(tmp_path / "other"))
+    save_adapters({"foo.weight": torch.zeros(2)}, tmp_path / "alien", {"lora_rank": 4, "lora_alpha": 8.0})
+    with pytest.raises(AdapterMismatch, match=r"keys found: foo\.weight"):
+        build(TASK, adapters=str(tmp_path / "alien"))
+    with pytest.raises(AdapterMismatch, match="no adapter weights"):
+        build(TASK, adapters=str(tmp_path / "empty"))
+
+
+def test_a_peft_layout_is_accepted(fresh_adapters, tmp_path):
+    from safetensors.torch import save_file
+
+    _, tensors, _ = fresh_adapters
+    peft = {("base_model.model." + k.replace(".default.", ".")) if ".lora_" in k else k: v.contiguous()
+            for k, v in tensors.items()}
+    save_file(peft, str(tmp_path / "adapter_model.safetensors"))
+    (tmp_path / "adapter_config.json").write_text('{"r": 4, "lora_alpha": 8.0}')
+    got, meta = read_adapters(tmp_path)
+    assert meta["peft_config"]["r"] == 4
+    model = build(TASK, adapters=str(tmp_path), num_steps=1)
+    assert model.spec.extra["lora_rank"] == 4
