@@ -89,8 +89,20 @@ def nft_config(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
+    """Post-train (or export); under ``torchrun`` every process is one data-parallel replica."""
+    from pwbench import dist
+
+    if args.export:
+        print(json.dumps(export(Path(args.out), Path(args.export)), indent=1))
+        return 0
+    with dist.process_group(args.device) as rank:
+        return _posttrain(args, rank)
+
+
+def _posttrain(args: argparse.Namespace, rank) -> int:
     import torch
 
+    from pwbench import dist
     from pwbench.data.tasks import get_task
     from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
     from pwbench.metrics import FrameScorer
@@ -99,9 +111,6 @@ def main(args: argparse.Namespace) -> int:
     from pwbench.train.loop import read_checkpoint, train
 
     out = Path(args.out)
-    if args.export:
-        print(json.dumps(export(out, Path(args.export)), indent=1))
-        return 0
     try:
         nft = nft_config(args)
         config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
@@ -113,16 +122,24 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     task = get_task(args.task)
+    device = f"cuda:{rank.local_rank}" if args.device == "cuda" and rank.world_size > 1 else args.device
+    if ":" in device:
+        torch.cuda.set_device(torch.device(device))
     factory = BRANCHABLES.resolve(args.model).load()
-    world, base = factory(task, device=config.device, weights=args.weights, lora_rank=args.lora_rank,
+    world, base = factory(task, device=device, weights=args.weights, lora_rank=args.lora_rank,
                           lora_alpha=args.lora_alpha, num_steps=args.num_steps)
     data = Path(args.data) if args.data else default_train_dir(args.task)
-    episodes = load_episodes(data, out / "cache", tuple(task.resolution), args.max_episodes)
+    episodes = []
+    for turn in (True, False):  # the main rank decodes and caches first; the others then read its cache
+        if rank.is_main == turn:
+            episodes = load_episodes(data, out / "cache", tuple(task.resolution), args.max_episodes)
+        dist.barrier()
     train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
     episodes = [e for e in episodes if e.index in set(train_ids)]
     facts = {"method": "persistworld", "model": args.model, "task": task.name, "base": base,
              "lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha, "num_steps": args.num_steps,
-             "train_episodes": train_ids, "validation_episodes": val_ids, "data": str(data)}
+             "train_episodes": train_ids, "validation_episodes": val_ids, "data": str(data),
+             "world_size": rank.world_size}
     ckpt = read_checkpoint(out) if args.resume else None
     if ckpt is not None:
         changed = sorted(k for k in set(facts) | set(ckpt["facts"]) - {"nft"}
@@ -130,12 +147,14 @@ def main(args: argparse.Namespace) -> int:
         if changed or ckpt["facts"].get("nft") != nft.as_dict():
             raise PwbenchError(f"cannot resume {out}: the recipe differs ({', '.join(changed) or 'nft settings'})")
     rl_task = PersistWorldTask(f"persistworld-{args.model}-{task.name}", world, episodes, nft,
-                               FrameScorer(device=config.device), facts)
+                               FrameScorer(device=device), facts)
     state = train(rl_task, config, out, resume=ckpt, progress=not args.quiet)
-    from pwbench.train.plot import plot_metrics
+    if rank.is_main:
+        from pwbench.train.plot import plot_metrics
 
-    plot_metrics(out / "metrics.jsonl", out / "posttraining.png", rl_task.name)
-    print(f"saved {out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min)")
+        plot_metrics(out / "metrics.jsonl", out / "posttraining.png", rl_task.name)
+        print(f"saved {out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
+              f"{rank.world_size} process{'es' if rank.world_size > 1 else ''})")
     return 0
 
 

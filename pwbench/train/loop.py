@@ -29,6 +29,7 @@ from torch import nn
 from pwbench.errors import PwbenchError
 from pwbench.io import atomic_write_bytes
 from pwbench.train.config import TrainConfig
+from pwbench.train.parallel import Replicas
 from pwbench.train.plot import plot_losses
 
 CHECKPOINT = "checkpoint.pt"
@@ -88,13 +89,15 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
+    replicas = Replicas()
     module = task.module
+    replicas.sync_module(module)
     named = task.trainable()
     params = [p for _, p in named]
     opt = torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     ema = {n: p.detach().clone() for n, p in named}
-    rng = np.random.default_rng(config.seed)
-    gen = torch.Generator(device=config.device).manual_seed(config.seed)
+    rng = np.random.default_rng(replicas.numpy_seed(config.seed))
+    gen = torch.Generator(device=config.device).manual_seed(replicas.torch_seed(config.seed))
     state = TrainState(0, 0.0, [])
     if resume is not None:
         diff = TrainConfig.from_dict(resume["config"]).differences(config)
@@ -103,33 +106,43 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
                                + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items()))
         if resume["task"] != task.name:
             raise PwbenchError(f"cannot resume {out / CHECKPOINT}: it trains {resume['task']!r}, not {task.name!r}")
+        if resume.get("world_size", 1) != replicas.world:
+            raise PwbenchError(f"cannot resume {out / CHECKPOINT}: it was written by {resume.get('world_size', 1)} "
+                               f"processes, this run has {replicas.world} (resume with the same count)")
         module.load_state_dict(resume["model"])
         opt.load_state_dict(resume["opt"])
         ema = {n: t.to(config.device) for n, t in resume["ema"].items()}
-        rng.bit_generator.state = resume["np_rng"]
-        gen.set_state(resume["noise_rng"])
-        torch.set_rng_state(resume["torch_rng"])
+        rngs = resume["rng_per_rank"][replicas.rank] if replicas.world > 1 else resume
+        rng.bit_generator.state = rngs["np_rng"]
+        gen.set_state(rngs["noise_rng"])
+        torch.set_rng_state(rngs["torch_rng"])
         state = TrainState(resume["step"], resume["seconds"], list(resume["losses"]))
 
-    def save() -> None:
+    def save() -> None:  # collective: every rank calls it, rank 0 writes
+        rngs = {"np_rng": rng.bit_generator.state, "noise_rng": gen.get_state(), "torch_rng": torch.get_rng_state()}
+        every = replicas.gather(rngs)
+        if not replicas.is_main:
+            return
         snap = {"task": task.name, "config": config.as_dict(), "facts": task.facts(),
                 "model": module.state_dict(), "ema": ema, "opt": opt.state_dict(), "step": state.step,
-                "seconds": state.seconds, "losses": state.losses, "np_rng": rng.bit_generator.state,
-                "noise_rng": gen.get_state(), "torch_rng": torch.get_rng_state()}
+                "seconds": state.seconds, "losses": state.losses, **rngs}
+        if replicas.world > 1:
+            snap.update(world_size=replicas.world, rng_per_rank=every)
         buf = io.BytesIO()
         torch.save(snap, buf)
         atomic_write_bytes(out / CHECKPOINT, buf.getvalue())
         plot_losses(state.losses, out / "loss.png", f"{task.name} ({state.step} steps)")
 
     after_step = getattr(task, "after_step", None)
-    log = _MetricsLog(out / METRICS_LOG, state.step) if after_step is not None else None
+    log = _MetricsLog(out / METRICS_LOG, state.step) if after_step is not None and replicas.is_main else None
     module.train()
     t_save = time.monotonic()
     t0 = time.monotonic() - state.seconds
     bar = tqdm(total=config.steps, initial=state.step, desc=f"train {task.name}", dynamic_ncols=True,
-               disable=not progress)
+               disable=not progress or not replicas.is_main)
     while state.step < config.steps:
-        if config.minutes is not None and time.monotonic() - t0 > config.minutes * 60:
+        over_time = config.minutes is not None and time.monotonic() - t0 > config.minutes * 60
+        if replicas.any(over_time)[0]:
             break
         for group in opt.param_groups:
             group["lr"] = config.lr * min(1.0, (state.step + 1) / config.warmup)
@@ -138,6 +151,7 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
             raise PwbenchError(f"{task.name}: non-finite loss {loss.item()} at step {state.step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        replicas.average_grads(params)
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         opt.step()
         decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
@@ -145,13 +159,15 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
             for n, p in named:
                 ema[n].lerp_(p.detach(), 1 - decay)
         state.step += 1
-        state.losses.append(float(loss.item()))
+        state.losses.append(replicas.mean({"loss": float(loss.item())})["loss"])
         if after_step is not None:
-            log.append({"step": state.step, "loss": state.losses[-1], **after_step(state.step)})
+            row = replicas.mean(after_step(state.step))
+            if log is not None:
+                log.append({"step": state.step, "loss": state.losses[-1], **row})
         state.seconds = time.monotonic() - t0
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(state.losses[-50:]):.4f}")
-        if time.monotonic() - t_save > config.save_minutes * 60:
+        if replicas.any(time.monotonic() - t_save > config.save_minutes * 60)[0]:
             save()
             t_save = time.monotonic()
     bar.close()
