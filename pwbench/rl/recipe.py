@@ -154,7 +154,9 @@ class PersistWorldTask:
         stats = dict(times)
         for key in ("lpips_full", "ssim_full", "psnr_full"):
             stats[f"candidate_{key}"] = float(np.mean([m[key] for group in metrics_all for m in group]))
-        stats["r_mean"] = float(r.mean())
+        # how different a group's candidates are: without spread there is nothing to prefer
+        stats["candidate_lpips_spread"] = float(np.mean([np.std([m["lpips_full"] for m in group])
+                                                         for group in metrics_all]))
         self._stats = stats
         self._t_batch_end = time.perf_counter()
         return Iteration([c for _, c in flat], rs, pairs, stats)

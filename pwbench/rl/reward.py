@@ -5,8 +5,11 @@ A candidate's reward is a weighted sum of metric terms. Each term is a harness m
 candidate's frames and views (clip level: dense and low-variance, as the paper says), signed so
 that higher is better, and standardised across the candidates of its group before weighting:
 the metrics' units are incomparable (dB vs [0, 1]), candidates are only ever compared within their
-group, and standardising gives each term the say its weight states. The default is the paper's
-combination of LPIPS, SSIM and PSNR over all views with equal weights.
+group, and standardising gives each term the say its weight states. The spread a term is divided
+by is floored at the metric's resolution (``RESOLUTION``): candidates that differ by less than
+that are treated as equal, so a group of near-identical samples is not blown up into strong
+preferences for noise. The default is the paper's combination of LPIPS, SSIM and PSNR over all
+views with equal weights.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pwbench import protocol
 
 DEFAULT_TERMS = {"lpips_full": 1.0, "ssim_full": 1.0, "psnr_full": 1.0}
 KEYS = tuple(f"{m}_{r}" for m in protocol.METRICS for r in protocol.REGIONS)
+RESOLUTION = {"psnr": 0.01, "ssim": 1e-4, "lpips": 1e-4}  # differences below these are not preferences
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,10 @@ def group_rewards(metrics: list[list[dict[str, float]]], spec: RewardSpec) -> to
         values = torch.tensor([[m[key] for m in group] for group in metrics], dtype=torch.float64)
         if not torch.isfinite(values).all():
             raise ValueError(f"reward term {key} is undefined for some candidate (no mask pixels?)")
-        sign = 1.0 if protocol.HIGHER_IS_BETTER[key.split("_")[0]] else -1.0
+        metric = key.split("_")[0]
+        sign = 1.0 if protocol.HIGHER_IS_BETTER[metric] else -1.0
         mean, std = values.mean(dim=1, keepdim=True), values.std(dim=1, unbiased=False, keepdim=True)
         tied = std <= 1e-9 * (1 + mean.abs())  # equal candidates (up to float rounding): no preference
-        z = torch.where(tied, torch.zeros_like(values), (values - mean) / std.clamp_min(1e-300))
+        z = torch.where(tied, torch.zeros_like(values), (values - mean) / std.clamp_min(RESOLUTION[metric]))
         total = sign * weight * z if total is None else total + sign * weight * z
     return total.float()

@@ -35,7 +35,7 @@ def plot_losses(losses: list[float], path: str | Path, title: str, ylabel: str =
 
 
 def plot_metrics(log: str | Path, path: str | Path, title: str,
-                 keys: tuple[str, ...] = ("loss", "candidate_lpips_full", "candidate_psnr_full", "r_mean")) -> None:
+                 keys: tuple[str, ...] = ("loss", "candidate_lpips_full", "candidate_psnr_full", "candidate_lpips_spread")) -> None:
     """One panel per logged scalar of ``metrics.jsonl`` (an RL run's loss and candidate rewards)."""
     import json
 

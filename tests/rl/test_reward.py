@@ -37,3 +37,10 @@ def test_reward_specs_are_checked():
         RewardSpec.parse("fvd=1")
     with pytest.raises(ValueError, match="weights"):
         RewardSpec({"lpips_full": -1.0})
+
+
+def test_differences_below_a_metrics_resolution_are_not_strong_preferences():
+    a = {"lpips_full": 0.2, "ssim_full": 0.8, "psnr_full": 25.0}
+    b = {"lpips_full": 0.2 + 1e-6, "ssim_full": 0.8, "psnr_full": 25.0}
+    rewards = group_rewards([[a, b]], RewardSpec.parse("lpips_full"))
+    assert rewards[0, 0] > rewards[0, 1] and float(rewards[0, 0] - rewards[0, 1]) < 0.05
