@@ -34,8 +34,10 @@ def plot_losses(losses: list[float], path: str | Path, title: str, ylabel: str =
     plt.close(fig)
 
 
-def plot_metrics(log: str | Path, path: str | Path, title: str,
-                 keys: tuple[str, ...] = ("loss", "candidate_lpips_full", "candidate_psnr_full", "candidate_lpips_spread")) -> None:
+RL_PANELS = ("loss", "candidate_lpips_full", "candidate_psnr_full", "candidate_lpips_spread")
+
+
+def plot_metrics(log: str | Path, path: str | Path, title: str, keys: tuple[str, ...] = RL_PANELS) -> None:
     """One panel per logged scalar of ``metrics.jsonl`` (an RL run's loss and candidate rewards)."""
     import json
 
