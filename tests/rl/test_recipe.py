@@ -34,7 +34,8 @@ def test_an_iteration_updates_only_the_trained_policy(tmp_path):
     assert torch.equal(task.world.module.readout, frozen)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
-    logged = {"prefix_s", "branch_s", "reward_s", "update_s", "candidate_lpips_spread", "candidate_lpips_full", "old_eta"}
+    logged = {"prefix_s", "branch_s", "reward_s", "update_s", "candidate_lpips_spread", "candidate_lpips_full",
+              "old_eta"}
     assert logged <= set(rows[0])
     # the old policy moved toward the trained one by 1 - eta each step: eta(1..3) = 0.001..0.003
     old = task.policies.copy("old")
