@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         evalset = prepare_eval_set(task, config)
     evalset.prepare(config.frames)
     out = RunDir(config.out_dir())
-    manifest = run_manifest(config, task, evalset, run.model_options if run else {})
+    manifest = run_manifest(config, task, evalset, run.model_options if run else {}).replace(origin="score")
     if run is not None and run.action_donors is not None:
         manifest = manifest.replace(action_donors=run.action_donors)
     out.open(manifest)

@@ -114,6 +114,7 @@ class RunManifest(ResultFile):
     action_donors: dict[str, str] | None = None
     dataset: dict[str, Any] = field(default_factory=dict)
     masks: str = "available"
+    origin: str = "run"  # "run": the harness rolled the model out; "score": saved predictions were scored
     config: dict[str, Any] = field(default_factory=dict)
     harness_version: str | None = None
     git_hash: str | None = None
@@ -125,6 +126,8 @@ class RunManifest(ResultFile):
             raise SchemaError(f"actions {self.actions!r} is not one of {protocol.ACTION_REGIMES}")
         if self.masks not in ("available", "unavailable"):
             raise SchemaError(f"masks {self.masks!r} is neither 'available' nor 'unavailable'")
+        if self.origin not in ("run", "score"):
+            raise SchemaError(f"origin {self.origin!r} is neither 'run' nor 'score'")
 
     @property
     def clip_ids(self) -> list[str]:

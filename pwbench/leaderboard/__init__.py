@@ -1,0 +1,1 @@
+"""The leaderboard: entries (``submission``), their verification (``check``) and, next, the site."""

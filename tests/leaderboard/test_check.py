@@ -1,0 +1,122 @@
+"""`pwbench submit` / `pwbench check`: a packaged run verifies, and each kind of tampering or
+mistake is rejected with its own one-line reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pwbench.cli.main import main
+from pwbench.leaderboard.check import check_entry
+from pwbench.leaderboard.submission import SUBMISSION_FILE, Submission, entry_files, sha256
+
+CLIP = "ep000000-s008"
+
+
+@pytest.fixture(scope="module")
+def entry(tiny_dataset, tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("lb")
+    run = base / "run"
+    assert main(["run", "--model", "copy-last", "--data", str(tiny_dataset), "--out", str(run), "--quiet",
+                 "--horizon", "1s"]) == 0
+    assert main(["submit", str(run), "--out", str(base / "submissions"), "--author", "A. Tester",
+                 "--link", "https://example.org/paper"]) == 0
+    (folder,) = (base / "submissions" / "droid-sim").iterdir()
+    return folder
+
+
+@pytest.fixture()
+def copy(entry, tmp_path) -> Path:
+    out = tmp_path / entry.name
+    shutil.copytree(entry, out)
+    return out
+
+
+def resign(folder: Path) -> None:
+    """Recompute the hashes, as a submitter covering their tracks would."""
+    sub = Submission.read_yaml(folder / SUBMISSION_FILE)
+    sub.replace(files={rel: sha256(folder / rel) for rel in entry_files(folder)}).write_yaml(folder / SUBMISSION_FILE)
+
+
+def edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def test_a_packaged_run_checks_clean(entry):
+    sub = Submission.read_yaml(entry / SUBMISSION_FILE)
+    assert sub.tier == "verified" and sub.model == "copy-last" and "clips/" + CLIP + ".json" in sub.files
+    assert check_entry(entry) == []
+
+
+def test_a_tampered_metric_is_caught_by_its_hash_and_by_the_recomputed_summary(copy):
+    edit_json(copy / f"clips/{CLIP}.json", lambda d: d["metrics"]["wrist_left"]["lpips_full"].__setitem__(0, 0.0))
+    changed = f"{copy}/clips/{CLIP}.json: sha256 differs from submission.yaml (the file was changed)"
+    assert check_entry(copy) == [changed]
+    resign(copy)
+    (problem,) = check_entry(copy)
+    assert "differs from the summary recomputed from the records (fields curves, results)" in problem
+
+
+def test_a_missing_clip(copy):
+    (copy / f"clips/{CLIP}.json").unlink()
+    assert check_entry(copy) == [f"{copy}: clips/{CLIP}.json is listed in submission.yaml but missing"]
+    resign(copy)
+    assert check_entry(copy) == [f"{copy}: clip {CLIP} of the manifest has no record"]
+
+
+def test_a_duplicated_clip(copy):
+    shutil.copyfile(copy / f"clips/{CLIP}.json", copy / f"clips/{CLIP}-copy.json")
+    assert check_entry(copy) == [f"{copy}: clips/{CLIP}-copy.json is not listed in submission.yaml "
+                                 "(an extra or duplicated file)"]
+    resign(copy)
+    assert check_entry(copy) == [f"{copy}/clips/{CLIP}-copy.json: not a clip of the manifest"]
+
+
+def test_a_wrong_fingerprint(copy):
+    edit_json(copy / "run.json", lambda d: d.update(fingerprint="0" * 64))
+    resign(copy)
+    problems = check_entry(copy)
+    assert any("fingerprint 000000000000 is not what protocol" in p for p in problems)
+
+
+def test_a_malformed_yaml_and_a_claimed_tier(copy):
+    text = (copy / SUBMISSION_FILE).read_text()
+    (copy / SUBMISSION_FILE).write_text(text.replace("tier: verified", "tier: verified\n  - oops: ["))
+    (problem,) = check_entry(copy)
+    assert problem.startswith(f"{copy}/{SUBMISSION_FILE}: not readable YAML")
+    (copy / SUBMISSION_FILE).write_text(text.replace("tier: verified", "tier: scored"))
+    (problem,) = check_entry(copy)
+    assert "origin 'run' makes a verified entry, the submission claims 'scored'" in problem
+
+
+def test_a_summary_that_disagrees_with_its_records(copy):
+    edit_json(copy / "summary.json", lambda d: d["clips"].update(ok=99))
+    resign(copy)
+    (problem,) = check_entry(copy)
+    assert problem.endswith("(fields clips)")
+
+
+def test_the_cli_flags_runs_off_the_official_eval_set(entry, capsys):
+    assert main(["check", str(entry.parent)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "not the official droid-sim eval set" in out and "0/1 entries ok" in out
+
+
+def test_links_must_be_http_and_reported_entries_carry_numbers(copy):
+    text = (copy / SUBMISSION_FILE).read_text()
+    (copy / SUBMISSION_FILE).write_text(text.replace("https://example.org/paper", "javascript:alert(1)"))
+    (problem,) = check_entry(copy)
+    assert "links must be http(s) URLs" in problem
+    reported = copy.parent / "reported"
+    reported.mkdir()
+    Submission(model="PersistWorld", task="droid", tier="reported", authors=("the paper",), date="2026-03-26",
+               harness_version="-", citation="arXiv 2603.25685",
+               reported={"11s": {"External": {"lpips_full": 0.2}}}).write_yaml(reported / SUBMISSION_FILE)
+    assert check_entry(reported) == []
+    with pytest.raises(Exception, match="needs its citation"):
+        Submission(model="x", task="droid", tier="reported", authors=(), date="d", harness_version="-")
