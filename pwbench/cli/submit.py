@@ -53,7 +53,7 @@ def check(args: argparse.Namespace) -> int:
     tasks = set()
     for e in entries:
         try:
-            tasks.add(Submission.read_yaml(e / "submission.yaml").task)
+            tasks.add(Submission.read(e / "submission.yaml").task)
         except Exception:  # noqa: BLE001 - reported per entry below
             pass
     official = official_fingerprints(tasks)

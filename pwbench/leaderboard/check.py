@@ -34,7 +34,7 @@ def check_entry(folder: Path, official: dict[str, str] | None = None) -> list[st
     """Problems of one entry (empty: it is what it claims). ``official``: task -> fingerprint of its
     official eval set (tasks missing from it are checked against their own manifest only)."""
     try:
-        sub = Submission.read_yaml(folder / SUBMISSION_FILE)
+        sub = Submission.read(folder / SUBMISSION_FILE)
     except PwbenchError as err:
         return [str(err)]
     if sub.tier == "reported":

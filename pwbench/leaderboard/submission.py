@@ -69,17 +69,6 @@ class Submission(ResultFile):
         elif not self.fingerprint or not self.files:
             raise SchemaError(f"a {self.tier} entry needs its protocol fingerprint and file hashes")
 
-    @classmethod
-    def read_yaml(cls, path: str | Path) -> Submission:
-        import yaml
-
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise SchemaError(f"{path}: not readable YAML ({type(err).__name__}: {str(err).splitlines()[0]})") from err
-        return cls.from_json(data, str(path))
-
     def write_yaml(self, path: str | Path) -> None:
         import yaml
 

@@ -67,11 +67,16 @@ class ResultFile:
 
     @classmethod
     def read(cls: type[T], path: str | Path) -> T:
+        """A JSON file, or a YAML one (``.yaml``: submission metadata people edit by hand)."""
+        import yaml
+
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SchemaError(f"{path}: unreadable ({err}); delete it to redo that part of the run") from err
+            text = path.read_text()
+            data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SchemaError(f"{path}: unreadable ({type(err).__name__}: {first})") from err
         return cls.from_json(data, str(path))
 
     def to_json(self) -> dict[str, Any]:

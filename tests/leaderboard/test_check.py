@@ -37,7 +37,7 @@ def copy(entry, tmp_path) -> Path:
 
 def resign(folder: Path) -> None:
     """Recompute the hashes, as a submitter covering their tracks would."""
-    sub = Submission.read_yaml(folder / SUBMISSION_FILE)
+    sub = Submission.read(folder / SUBMISSION_FILE)
     sub.replace(files={rel: sha256(folder / rel) for rel in entry_files(folder)}).write_yaml(folder / SUBMISSION_FILE)
 
 
@@ -48,7 +48,7 @@ def edit_json(path: Path, change) -> None:
 
 
 def test_a_packaged_run_checks_clean(entry):
-    sub = Submission.read_yaml(entry / SUBMISSION_FILE)
+    sub = Submission.read(entry / SUBMISSION_FILE)
     assert sub.tier == "verified" and sub.model == "copy-last" and "clips/" + CLIP + ".json" in sub.files
     assert check_entry(entry) == []
 
@@ -88,7 +88,7 @@ def test_a_malformed_yaml_and_a_claimed_tier(copy):
     text = (copy / SUBMISSION_FILE).read_text()
     (copy / SUBMISSION_FILE).write_text(text.replace("tier: verified", "tier: verified\n  - oops: ["))
     (problem,) = check_entry(copy)
-    assert problem.startswith(f"{copy}/{SUBMISSION_FILE}: not readable YAML")
+    assert problem.startswith(f"{copy}/{SUBMISSION_FILE}: unreadable (")
     (copy / SUBMISSION_FILE).write_text(text.replace("tier: verified", "tier: scored"))
     (problem,) = check_entry(copy)
     assert "origin 'run' makes a verified entry, the submission claims 'scored'" in problem
