@@ -79,3 +79,21 @@ def build_slow(task: TaskSpec, device: str = "cpu") -> WorldModel:
 
 def build_raising(task: TaskSpec, device: str = "cpu") -> WorldModel:
     raise RuntimeError("weights corrupted (simulated)")
+
+
+class Darkened(WorldModel):
+    """Copy-last, a little darker: a stand-in world model that scores differently from copy-last."""
+
+    def __init__(self, task: TaskSpec) -> None:
+        self.spec = ModelSpec(name="darkened", variant="test <b>bold</b>", resolution=task.resolution,
+                              chunk_size=4, views=task.views)
+
+    def reset(self, context) -> None:
+        self.last = {v: (f[-1] * 0.9).astype(np.uint8) for v, f in context.frames.items()}
+
+    def step(self, actions, joints):
+        return {v: np.repeat(f[None], len(actions), 0) for v, f in self.last.items()}
+
+
+def build_darkened(task: TaskSpec, device: str = "cpu") -> WorldModel:
+    return Darkened(task)

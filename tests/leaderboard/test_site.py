@@ -1,0 +1,75 @@
+"""The static site: built from checked entries, every horizon's table in the page, submitted text
+escaped, downloads readable, reported rows flagged and never ranked."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from pwbench.cli.main import main
+from pwbench.leaderboard.submission import SUBMISSION_FILE, Submission
+from pwbench.models import registry
+
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def site(tiny_dataset, tmp_path_factory):
+    base = tmp_path_factory.mktemp("site")
+    registry.BUILTIN["darkened"] = "plugin_models:build_darkened"
+    registry.MODELS.refresh()
+    try:
+        for model in ("copy-last", "darkened"):
+            run = base / f"run-{model}"
+            assert main(["run", "--model", model, "--data", str(tiny_dataset), "--out", str(run), "--quiet",
+                         "--horizon", "2s"]) == 0
+            assert main(["submit", str(run), "--out", str(base / "submissions"), "--author", XSS,
+                         "--notes", XSS, "--link", "https://example.org"]) == 0
+    finally:
+        del registry.BUILTIN["darkened"]
+        registry.MODELS.refresh()
+    reported = base / "submissions" / "droid" / "persistworld-paper"
+    reported.mkdir(parents=True)
+    Submission(model="PersistWorld", task="droid", tier="reported", authors=("paper authors",), date="2026-03-26",
+               harness_version="-", citation="arXiv 2603.25685", links=("https://arxiv.org/abs/2603.25685",),
+               reported={"11s": {"External": {"lpips_full": 0.2}}}).write_yaml(reported / SUBMISSION_FILE)
+    out = base / "site"
+    assert main(["leaderboard", "build", "--out", str(out), "--submissions", str(base / "submissions"),
+                 "--preview"]) == 0
+    return out
+
+
+def test_the_index_has_every_horizon_and_the_ranked_and_reported_rows(site):
+    html = (site / "index.html").read_text()
+    assert 'data-horizon="1s"' in html and 'data-horizon="2s"' in html
+    assert "darkened" in html and "copy-last" in html and 'class="reported"' in html
+    build = json.loads((site / "build.json").read_text())
+    assert len(build["published"]) == 3 and build["excluded"] == []
+
+
+def test_submitted_text_is_escaped(site):
+    pages = [p.read_text() for p in (site / "models").glob("*.html")]
+    assert pages and all(XSS not in p for p in pages)
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in p for p in pages)
+    assert all("<b>bold</b>" not in p for p in [*pages, (site / "index.html").read_text()])
+
+
+def test_downloads_are_tables(site):
+    rows = json.loads((site / "droid-sim.json").read_text())
+    ranked = {r["model"]: r["rank"] for r in rows if r["group"] == "External" and r["metric"] == "lpips"}
+    assert ranked["darkened"] == 1 and ranked["copy-last"] is None  # calibration rows are not ranked
+    csv = pd.read_csv(site / "droid-sim.csv")
+    assert set(csv["horizon"]) == {"1s", "2s"} and len(csv) == len(rows)
+    records = pd.read_parquet(site / "droid-sim-records.parquet")
+    assert set(records["model"]) == {"copy-last", "darkened"} and records["frame"].max() == 9
+    droid = json.loads((site / "droid.json").read_text())
+    assert droid == [{"task": "droid", "entry": "droid-persistworld-paper", "model": "PersistWorld", "variant": "",
+                      "tier": "reported", "horizon": "11s", "group": "External", "metric": "lpips",
+                      "region": "full", "mean": 0.2, "ci_low": None, "ci_high": None, "n": None, "rank": None}]
+
+
+def test_skill_vs_copy_last_is_shown_for_the_model(site):
+    html = (site / "index.html").read_text()
+    assert html.count("skill vs copy-last") >= 2
