@@ -1,0 +1,39 @@
+"""A small published site (copy-last, a stand-in model, a reported paper row) for the site tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from pwbench.cli.main import main
+from pwbench.leaderboard.submission import SUBMISSION_FILE, Submission
+from pwbench.models import registry
+
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="session")
+def site(tiny_dataset, tmp_path_factory):
+    base = tmp_path_factory.mktemp("site")
+    registry.BUILTIN["darkened"] = "plugin_models:build_darkened"
+    registry.MODELS.refresh()
+    try:
+        for model in ("copy-last", "darkened"):
+            run = base / f"run-{model}"
+            assert main(["run", "--model", model, "--data", str(tiny_dataset), "--out", str(run), "--quiet",
+                         "--horizon", "2s"]) == 0
+            assert main(["submit", str(run), "--out", str(base / "submissions"), "--author", XSS,
+                         "--notes", XSS, "--link", "https://example.org"]) == 0
+    finally:
+        del registry.BUILTIN["darkened"]
+        registry.MODELS.refresh()
+    reported = base / "submissions" / "droid" / "persistworld-paper"
+    reported.mkdir(parents=True)
+    Submission(model="PersistWorld", task="droid", tier="reported", authors=("paper authors",), date="2026-03-26",
+               harness_version="-", citation="arXiv 2603.25685", links=("https://arxiv.org/abs/2603.25685",),
+               reported={"11s": {"External": {"lpips_full": 0.2}}}).write_yaml(reported / SUBMISSION_FILE)
+    out = base / "site"
+    assert main(["leaderboard", "build", "--out", str(out), "--submissions", str(base / "submissions"),
+                 "--preview"]) == 0
+    return out
+
+
