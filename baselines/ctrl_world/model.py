@@ -155,13 +155,12 @@ class CtrlWorld(nn.Module):
         nh = hist.shape[1]
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            if sigma.numel() > 1:
-                sigma = sigma.reshape(-1, 1, 1, 1, 1)
+            sigma = sigma.reshape(-1, 1, 1, 1, 1) if sigma.numel() > 1 else sigma.reshape(())
             p = precondition(sigma, cfg.sigma_data)
             xx = torch.cat([x, x]) if guided else x
-            c_noise = p.c_noise.reshape(-1).expand(xx.shape[0]) if sigma.numel() == 1 else \
-                p.c_noise.reshape(-1).repeat(2 if guided else 1)
-            inp = self.unet_input(hist, 0.0, xx, sigma, cond).to(dt)
+            s_in = torch.cat([sigma, sigma]) if guided and sigma.ndim else sigma  # per row of xx, or one
+            c_noise = precondition(s_in, cfg.sigma_data).c_noise.reshape(-1).expand(xx.shape[0])
+            inp = self.unet_input(hist, 0.0, xx, s_in, cond).to(dt)
             out = self.unet(inp, c_noise.to(dt), tokens, time_ids, frame_level_cond=True,
                             input_offset=offset)[:, nh:].float()
             if guided:

@@ -97,3 +97,20 @@ def test_one_real_iteration_trains_the_adapters(adapter, tmp_path):
     assert any(torch.count_nonzero(p) > 0 for p in lora_b)
     row = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert row["step"] == 1 and row["candidate_psnr_full"] > 0 and row["branch_s"] > 0
+
+
+def test_per_row_sigmas_work_with_guidance_too(tiny_model):
+    from baselines.ctrl_world.model import ChunkCondition
+
+    cfg = tiny_model.config
+    assert cfg.max_guidance > 1.0  # the tiny official-style config samples with CFG
+    n, c, h, w = 2, cfg.unet.out_channels, 2 * 3, 4
+    cond = ChunkCondition(torch.randn(n, c, h, w), torch.randn(n, cfg.num_history, c, h, w),
+                          torch.randn(n, cfg.num_history + cfg.num_frames, cfg.action_dim), None, 0.0)
+    x = torch.randn(n, cfg.num_frames, c, h, w)
+    with torch.no_grad():
+        den = tiny_model.denoiser(cond)
+        per_row = den(x, torch.tensor([0.5, 2.0]))
+        for i, s in enumerate((0.5, 2.0)):  # each row as if denoised alone at its own sigma
+            alone = tiny_model.denoiser(cond.rows(torch.tensor([i])))(x[i:i + 1], torch.tensor(s))
+            assert torch.allclose(per_row[i:i + 1], alone, atol=1e-5)
