@@ -30,7 +30,7 @@ class DuplicateName(PwbenchError, ValueError):
 
 
 class LoadError(PwbenchError):
-    """A registered entry could not be imported (the message names it and the cause)."""
+    """A registered entry could not be imported or built (the message names it and the cause)."""
 
 
 def suggest(name: str, known: list[str], kind: str) -> str:

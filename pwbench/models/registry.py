@@ -15,7 +15,7 @@ from pwbench.errors import PwbenchError
 from pwbench.models import options as model_options
 from pwbench.models.base import WorldModel
 from pwbench.protocol import TaskSpec
-from pwbench.registry import Entry, Registry
+from pwbench.registry import Entry, LoadError, Registry
 
 ENTRY_POINT_GROUP = "pwbench.models"
 
@@ -27,8 +27,9 @@ BUILTIN: dict[str, str] = {
 MODELS = Registry("model", ENTRY_POINT_GROUP, BUILTIN)
 
 
-class ModelLoadError(PwbenchError):
-    """A registered model could not be built (the message names it and the cause)."""
+class ModelLoadError(LoadError):
+    """A registered model could not be built (the message names it and the cause): the same kind
+    of failure as an entry that cannot be imported, one step later."""
 
 
 def available() -> dict[str, Entry]:
