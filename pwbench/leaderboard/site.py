@@ -221,6 +221,11 @@ def _records_table(entries: list[Entry], path: Path) -> bool:
     return True
 
 
+def csv_cell(value: Any) -> Any:
+    """A submitted string as a spreadsheet will show it, not run it (``=cmd()`` is a formula)."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def safe_url(url: str) -> str:
     return url if isinstance(url, str) and url.startswith(("http://", "https://")) else "#"
 
@@ -253,7 +258,7 @@ def build(submissions: str | Path, out: str | Path, official_only: bool = True) 
         if flat:
             writer = csv.DictWriter(text, fieldnames=list(flat[0]))
             writer.writeheader()
-            writer.writerows(flat)
+            writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in flat)
         atomic_write_bytes(out / f"{name}.csv", text.getvalue().encode())
         parquet = f"{name}-records.parquet" if _records_table(mine, out / f"{name}-records.parquet") else None
         task = protocol.TASKS.get(name)

@@ -42,3 +42,10 @@ def test_downloads_are_tables(site):
 def test_skill_vs_copy_last_is_shown_for_the_model(site):
     html = (site / "index.html").read_text()
     assert html.count("skill vs copy-last") >= 2
+
+
+def test_csv_cells_cannot_be_formulas():
+    from pwbench.leaderboard.site import csv_cell
+
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert csv_cell("ctrl-world") == "ctrl-world" and csv_cell(0.5) == 0.5 and csv_cell("-x") == "'-x"
