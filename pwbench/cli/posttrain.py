@@ -142,8 +142,8 @@ def _posttrain(args: argparse.Namespace, rank) -> int:
              "world_size": rank.world_size}
     ckpt = read_checkpoint(out) if args.resume else None
     if ckpt is not None:
-        changed = sorted(k for k in set(facts) | set(ckpt["facts"]) - {"nft"}
-                         if k != "nft" and ckpt["facts"].get(k) != facts.get(k))
+        changed = sorted(k for k in (set(facts) | set(ckpt["facts"])) - {"nft"}
+                         if ckpt["facts"].get(k) != facts.get(k))
         if changed or ckpt["facts"].get("nft") != nft.as_dict():
             raise PwbenchError(f"cannot resume {out}: the recipe differs ({', '.join(changed) or 'nft settings'})")
     rl_task = PersistWorldTask(f"persistworld-{args.model}-{task.name}", world, episodes, nft,

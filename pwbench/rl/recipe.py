@@ -77,7 +77,6 @@ class Iteration:
     chunks: list[Chunk]  # per (group, future step); rows = group's K candidates
     r: list[torch.Tensor]  # per chunk: (K,) optimality of its rows
     pairs: list[tuple[int, int]]  # (chunk index, row) the loss is computed on
-    stats: dict[str, float]
 
 
 class PostTrainModule(nn.Module):
@@ -159,7 +158,7 @@ class PersistWorldTask:
                                                          for group in metrics_all]))
         self._stats = stats
         self._t_batch_end = time.perf_counter()
-        return Iteration([c for _, c in flat], rs, pairs, stats)
+        return Iteration([c for _, c in flat], rs, pairs)
 
     def _draw_start(self, rng: np.random.Generator, chunks: int) -> tuple[TrainEpisode, int]:
         need = chunks * self.world.chunk_frames + 1
