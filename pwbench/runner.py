@@ -12,7 +12,7 @@ from tqdm import tqdm
 from pwbench import dist, protocol
 from pwbench.data.evalset import EvalSet, select_clips
 from pwbench.data.tasks import get_task, open_dataset
-from pwbench.errors import PwbenchError
+from pwbench.errors import PwbenchError, RunMismatch
 from pwbench.models import build as build_model
 from pwbench.models import resolve_options
 from pwbench.paths import evalset_cache
@@ -57,6 +57,16 @@ class RunConfig:
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise PwbenchError(f"--device must be cpu or cuda, got {self.device!r}")
 
+    @classmethod
+    def of_run(cls, run: RunManifest, **overrides: Any) -> RunConfig:
+        """The configuration a finished run was made with (``overrides``: e.g. another out, data)."""
+        cfg = run.config
+        values = {"model": run.model, "task": run.task, "horizon": cfg["horizon"], "clips": cfg["clips"],
+                  "episodes": cfg.get("episodes"), "data": cfg["data"], "revision": run.dataset["revision"],
+                  "actions": run.actions}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
     def episode_range(self) -> range | None:
         if self.episodes is None:
             return None
@@ -85,6 +95,21 @@ def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
     if config.clips is not None:
         manifest["clips"] = manifest["clips"][: config.clips]
     return EvalSet(task, manifest, evalset_cache(task.name), dataset)
+
+
+def evalset_of_run(run: RunManifest, config: RunConfig, where: str) -> EvalSet:
+    """The eval set a finished run scored (its own clip list), from the cache; re-read from the
+    dataset ``config`` names when the cache lacks a clip. Refused when the current protocol
+    computes another fingerprint for the run's clips (``where``: the run folder, for the message)."""
+    task = get_task(run.task)
+    manifest = {"task": task.name, **run.dataset, "masks": run.masks, "clips": [asdict(c) for c in run.clips]}
+    evalset = EvalSet(task, manifest, evalset_cache(task.name), None)
+    if evalset.fingerprint != run.fingerprint:
+        raise RunMismatch(f"{where}: run.json's fingerprint does not match protocol "
+                          f"v{protocol.PROTOCOL_VERSION} for its clips")
+    if any(not (evalset.dir / f"{c}.npz").is_file() for c in evalset.clip_ids):
+        evalset = prepare_eval_set(task, config)
+    return evalset
 
 
 def run(config: RunConfig, progress: bool = True) -> Summary | None:

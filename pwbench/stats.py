@@ -8,6 +8,7 @@ over the group's views) -> benchmark score (mean over clips, 95 % bootstrap CI o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,13 +31,17 @@ def _nanmean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else math.nan
 
 
-def clip_group_score(per_view: dict[str, list[float | None]], views: tuple[str, ...], sl: slice) -> float:
-    """A clip's score for one metric key over a group of views: mean over views of frame means."""
+def clip_group_score(per_view: dict[str, Sequence[float | None] | np.ndarray], views: tuple[str, ...],
+                     sl: slice) -> float:
+    """A clip's score for one metric key over a group of views: mean over views of frame means.
+    ``per_view`` values: per-frame lists (None: excluded) or float arrays already converted (NaN)."""
     scores = []
     for view in views:
         if view not in per_view:
             continue
-        values = np.array([math.nan if v is None else v for v in per_view[view]], dtype=np.float64)[sl]
+        raw = per_view[view]
+        values = (raw if isinstance(raw, np.ndarray) else
+                  np.array([math.nan if v is None else v for v in raw], dtype=np.float64))[sl]
         scores.append(_nanmean(values))
     return _nanmean(np.array(scores)) if scores else math.nan
 

@@ -18,6 +18,7 @@ from baselines.ctrl_world.rl import branchable
 from pwbench.models.base import WorldModel
 from pwbench.protocol import TaskSpec
 from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
+from pwbench.rl.lora import merge_lora
 
 SHIPPED = Path(__file__).parent / "weights"
 RELEASED_REPO = "jaibrdhn/persistworld"
@@ -68,6 +69,7 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
                                   f"{trained_on[key]!r}, this base has {base_facts.get(key)!r}; pass the matching "
                                   "--option base=DIR or post-train again")
     load_adapters(world.module, tensors, [n for n, _ in world.trainable()], str(folder))
+    merge_lora(world.module)  # inference only: the merged model runs at the base model's cost
     world.module.eval()
     model = world.adapter
     extra = dict(model.spec.extra) | {"adapters": str(folder), "lora_rank": rank, "rl_steps": meta.get("steps"),

@@ -10,25 +10,22 @@ Exit status 3: some clips failed or have no prediction.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from pwbench import protocol
 from pwbench.cli.run import EXIT_CLIPS_FAILED
 from pwbench.data.evalset import EvalSet
 from pwbench.data.tasks import get_task
 from pwbench.errors import ClipError, DatasetError, RunMismatch
-from pwbench.paths import evalset_cache
 from pwbench.results.report import format_table
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import ClipRecord, RunManifest
 from pwbench.results.summary import write_summary
 from pwbench.rollout import validate_frames
-from pwbench.runner import RunConfig, prepare_eval_set, run_manifest
+from pwbench.runner import RunConfig, evalset_of_run, prepare_eval_set, run_manifest
 from pwbench.scoring import score_frames
 
 
@@ -48,10 +45,7 @@ def _config(args: argparse.Namespace, source: Path) -> tuple[RunConfig, Path, Ru
     out = args.out or f"{source.as_posix().rstrip('/')}-rescored"
     if (source / "run.json").is_file():
         run = RunDir(source).read_manifest()
-        cfg = run.config
-        config = RunConfig(model=args.name or run.model, task=run.task, horizon=cfg["horizon"],
-                           clips=cfg["clips"], episodes=cfg.get("episodes"), out=out, device=args.device,
-                           data=args.data or cfg["data"], revision=run.dataset["revision"], actions=run.actions)
+        config = RunConfig.of_run(run, model=args.name, out=out, device=args.device, data=args.data)
         return config, source / "predictions", run
     missing = [flag for flag, value in (("--task", args.task), ("--horizon", args.horizon), ("--name", args.name))
                if value is None]
@@ -69,17 +63,7 @@ def main(args: argparse.Namespace) -> int:
         raise DatasetError(f"{source}: no such folder")
     config, pred_dir, run = _config(args, source)
     task = get_task(config.task)
-    if run is not None:
-        manifest = {"task": task.name, **run.dataset, "masks": run.masks,
-                    "clips": [dataclasses.asdict(c) for c in run.clips]}
-        evalset = EvalSet(task, manifest, evalset_cache(task.name), None)
-        if evalset.fingerprint != run.fingerprint:
-            raise RunMismatch(f"{source}: run.json's fingerprint does not match protocol "
-                              f"v{protocol.PROTOCOL_VERSION} for its clips")
-        if any(not (evalset.dir / f"{c}.npz").is_file() for c in evalset.clip_ids):
-            evalset = prepare_eval_set(task, config)
-    else:
-        evalset = prepare_eval_set(task, config)
+    evalset = evalset_of_run(run, config, str(source)) if run is not None else prepare_eval_set(task, config)
     evalset.prepare(config.frames)
     out = RunDir(config.out_dir())
     manifest = run_manifest(config, task, evalset, run.model_options if run else {}).replace(origin="score")

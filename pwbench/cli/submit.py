@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--training-compute", default=None, help='e.g. "250 CPU minutes (2 cores)"')
     p.add_argument("--notes", default="")
     p.add_argument("--name", default=None, help="entry folder name (default model-variant-horizon)")
+    p.add_argument("--shuffled", default=None, metavar="RUN_DIR",
+                   help="the same model's shuffled-action run of the same clips (the action-sensitivity column)")
+    p.add_argument("--no-media", action="store_true",
+                   help="no clip preview videos (made by default when the run saved its predictions)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=submit)
     c = sub.add_parser("check", help="verify leaderboard entries (schema, hashes, fingerprint, clips, summary)")
     c.add_argument("path", nargs="?", default="submissions")
@@ -30,7 +35,8 @@ def submit(args: argparse.Namespace) -> int:
     from pwbench.leaderboard.submission import package
 
     folder = package(args.run_dir, args.out, args.author, args.link, args.license, args.training_compute,
-                     args.notes, args.name)
+                     args.notes, args.name, shuffled=args.shuffled, media=not args.no_media,
+                     progress=not args.quiet)
     problems = check_entry(folder)
     for line in problems:
         print(f"problem: {line}", file=sys.stderr)

@@ -5,7 +5,10 @@ file listed, none missing, none extra, each sha256 equal), a valid run manifest 
 matches the tier and whose fingerprint equals the one the *current* protocol computes from its
 manifest, the task's official eval clips (when the eval set can be resolved on this machine),
 every clip's record present exactly once and ok, and a stored summary equal to the one recomputed
-from the records. Every problem is one line naming the entry and the file.
+from the records. The optional parts are held to the same standard: ``shuffled/`` must be the same
+model (same model.json), task, fingerprint and horizon run with shuffled actions, its records and
+summary checked like the main run's; ``media/`` may hold only a .webm and a .json per manifest
+clip. Every problem is one line naming the entry and the file.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from pathlib import Path
 from pwbench import protocol
 from pwbench.errors import PwbenchError
 from pwbench.io import dumps_json
-from pwbench.leaderboard.submission import SUBMISSION_FILE, TIER_OF_ORIGIN, Submission, entry_files, sha256
+from pwbench.leaderboard.submission import (
+    MEDIA,
+    SHUFFLED,
+    SUBMISSION_FILE,
+    TIER_OF_ORIGIN,
+    Submission,
+    entry_files,
+    sha256,
+)
 from pwbench.results.run_dir import RunDir
 from pwbench.results.summary import summarize
 
@@ -72,6 +83,37 @@ def check_entry(folder: Path, official: dict[str, str] | None = None) -> list[st
     problems += _records(folder, run_dir, run)
     if not problems:
         problems += _summary(folder, run_dir, run)
+    if (folder / SHUFFLED).exists():
+        companion = RunDir(folder / SHUFFLED)
+        more = companion_problems(run_dir, companion)
+        if not more:
+            shuffled = companion.read_manifest()
+            more = _records(folder / SHUFFLED, companion, shuffled) or _summary(folder / SHUFFLED, companion, shuffled)
+        problems += more
+    media = folder / MEDIA
+    if media.exists():
+        clips = set(run.clip_ids)
+        problems += [f"{p}: not a preview (.webm / .json) of a manifest clip" for p in sorted(media.rglob("*"))
+                     if p.is_file() and (p.suffix not in (".webm", ".json") or p.stem not in clips
+                                         or p.parent != media)]
+    return problems
+
+
+def companion_problems(main: RunDir, companion: RunDir) -> list[str]:
+    """Why ``companion`` is not ``main``'s shuffled-action twin (empty: it is)."""
+    try:
+        run, other = main.read_manifest(), companion.read_manifest()
+    except PwbenchError as err:
+        return [str(err)]
+    where = f"{companion.path}/run.json"
+    if other.actions != "shuffled":
+        return [f"{where}: actions {other.actions!r}; the action-sensitivity companion is a shuffled-action run"]
+    problems = [f"{where}: {key} {getattr(other, key)!r} differs from the true-action run's {getattr(run, key)!r}"
+                for key in ("model", "task", "fingerprint", "horizon") if getattr(other, key) != getattr(run, key)]
+    if other.clip_ids != run.clip_ids:
+        problems.append(f"{where}: another clip list than the true-action run's")
+    if not problems and companion.model_spec() != main.model_spec():
+        problems.append(f"{companion.path}/model.json: another model (options or weights) than the true-action run's")
     return problems
 
 

@@ -367,6 +367,10 @@ def _typed(value: Any, hint: Any, where: str, path: str) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, list):
             raise SchemaError(f"{where}: {path} must be a list, found {_kind(value)}")
+        if _is_optional_float(args[0]):  # per-frame values: the bulk of every record, checked in one pass
+            items = [v if v is None or type(v) is float else float(v) if type(v) is int
+                     else _typed(v, args[0], where, f"{path}[{i}]") for i, v in enumerate(value)]
+            return tuple(items) if origin is tuple else items
         items = [_typed(v, args[0], where, f"{path}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
@@ -386,6 +390,10 @@ def _typed(value: Any, hint: Any, where: str, path: str) -> Any:
             raise SchemaError(f"{where}: {path} must be {_name(hint)}, found {_kind(value)}")
         return value
     raise TypeError(f"schema annotation {hint!r} at {path} is not supported")  # a bug in this module
+
+
+def _is_optional_float(hint: Any) -> bool:
+    return get_origin(hint) in (Union, types.UnionType) and set(get_args(hint)) == {float, type(None)}
 
 
 def _container(hint: Any) -> str | None:

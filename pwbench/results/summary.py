@@ -35,6 +35,7 @@ def summarize(run: RunManifest, records: dict[str, ClipRecord], timings: list[di
     failed = [records[c] for c in clip_ids if c in records and not records[c].ok]
     views = tuple(run.views)
     results: dict[str, Any] = {}
+    arrays = [_frame_arrays(r) for r in ok]  # converted once, not once per horizon, group and window
     for name, h in protocol.grid_upto(run.horizon).items():
         results[name] = {}
         for group, members in view_sets(views).items():
@@ -43,7 +44,8 @@ def summarize(run: RunManifest, records: dict[str, ClipRecord], timings: list[di
                 block[key] = {}
                 for kind in KINDS:
                     sl = window(kind, h)
-                    values = np.array([_group_values(r, key, members, sl) for r in ok])
+                    values = np.array([clip_group_score({v: a[(v, key)] for v in members if (v, key) in a}, members, sl)
+                                       for a in arrays])
                     block[key][kind] = bootstrap_mean(values).as_dict()
             results[name][group] = block
     return Summary(
@@ -70,23 +72,37 @@ def summarize(run: RunManifest, records: dict[str, ClipRecord], timings: list[di
     )
 
 
-def _group_values(record: ClipRecord, key: str, members: tuple[str, ...], sl: slice) -> float:
-    per_view = {v: record.metrics[v][key] for v in members if v in record.metrics}
-    return clip_group_score(per_view, members, sl)
+def _frame_arrays(record: ClipRecord) -> dict[tuple[str, str], np.ndarray]:
+    return {(view, key): np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+            for view, metrics in record.metrics.items() for key, values in metrics.items()}
 
 
 def curves(ok: list[ClipRecord], views: tuple[str, ...], horizon: int) -> dict[str, dict[str, list]]:
-    """Per-frame means over clips (the drift curve), per group and metric key."""
+    """Per-frame means over clips (the drift curve), per group and metric key: at each frame, a
+    clip's value is the mean over the group's views that have one, then the mean over clips.
+    Vectorised over clips and frames with the same arithmetic as ``clip_group_score`` on a
+    one-frame window (so summaries stay byte-identical), then ``_nanmean`` per frame."""
     out: dict[str, dict[str, list]] = {}
     for group, members in view_sets(views).items():
         out[group] = {}
         for key in METRIC_KEYS:
-            frames = []
-            for t in range(horizon):
-                sl = slice(t, t + 1)
-                frames.append(_nanmean(np.array([_group_values(r, key, members, sl) for r in ok])) if ok
-                              else math.nan)
-            out[group][key] = frames
+            if not ok:
+                out[group][key] = [math.nan] * horizon
+                continue
+            per_view = np.full((len(members), len(ok), horizon), np.nan)
+            for i, view in enumerate(members):
+                for j, r in enumerate(ok):
+                    if view in r.metrics:
+                        values = r.metrics[view][key]
+                        per_view[i, j, :len(values)] = [math.nan if v is None else v for v in values][:horizon]
+            finite = ~np.isnan(per_view)
+            count = finite.sum(axis=0)
+            total = np.zeros((len(ok), horizon))
+            for i in range(len(members)):  # in view order, as the per-clip mean adds them
+                total = total + np.where(finite[i], per_view[i], 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                clip_frame = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            out[group][key] = [_nanmean(np.ascontiguousarray(clip_frame[:, t])) for t in range(horizon)]
     return out
 
 

@@ -28,3 +28,15 @@ def add_lora(module: nn.Module, rank: int, alpha: float, targets: tuple[str, ...
 
 def lora_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in module.named_parameters() if ".lora_" in n]
+
+
+def merge_lora(module: nn.Module) -> int:
+    """Fold every LoRA update into its base weight (W += scale * B @ A) for inference: the adapted
+    model then costs what the base costs. Training is over for this module (peft can unmerge, but
+    nothing here does). Returns the number of merged layers."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
+    for layer in layers:
+        layer.merge()
+    return len(layers)

@@ -19,10 +19,15 @@ def site(tiny_dataset, tmp_path_factory):
     try:
         for model in ("copy-last", "darkened"):
             run = base / f"run-{model}"
-            assert main(["run", "--model", model, "--data", str(tiny_dataset), "--out", str(run), "--quiet",
-                         "--horizon", "2s"]) == 0
-            assert main(["submit", str(run), "--out", str(base / "submissions"), "--author", XSS,
-                         "--notes", XSS, "--link", "https://example.org"]) == 0
+            common = ["--model", model, "--data", str(tiny_dataset), "--quiet", "--horizon", "2s"]
+            assert main(["run", *common, "--out", str(run), "--save-predictions"]) == 0
+            extra = []
+            if model == "darkened":  # its shuffled-action twin: the action-sensitivity column
+                assert main(["run", *common, "--out", str(base / "run-darkened-shuffled"), "--actions",
+                             "shuffled"]) == 0
+                extra = ["--shuffled", str(base / "run-darkened-shuffled")]
+            assert main(["submit", str(run), "--out", str(base / "submissions"), "--author", XSS, "--quiet",
+                         "--notes", XSS, "--link", "https://example.org", *extra]) == 0
     finally:
         del registry.BUILTIN["darkened"]
         registry.MODELS.refresh()

@@ -1,6 +1,6 @@
 """The site in a real browser (headless Chromium via Selenium): the index loads without console
-errors, the horizon selector switches tables, a model page opens, and a script in a submission
-renders as text. Skipped where no Chromium/chromedriver is installed (`.ci/run` installs them)."""
+errors, the horizon selector switches tables, a model page opens, a script in a submission
+renders as text, and a clip page's preview video plays. Skipped where no Chromium/chromedriver is installed (`.ci/run` installs them)."""
 
 from __future__ import annotations
 
@@ -51,4 +51,23 @@ def test_the_site_works_in_a_browser(site, browser, tmp_path):
     assert "<script>alert(1)</script>" in browser.find_element(By.CSS_SELECTOR, "dl.card").text  # shown as text
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 - the script did not run
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_a_clip_page_opens_and_its_video_plays(site, browser):
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    browser.get((site / "clips" / "droid-sim" / "index.html").as_uri())
+    browser.find_element(By.LINK_TEXT, "ep000000-s008").click()
+    assert "ep000000-s008" in browser.title
+    browser.find_element(By.PARTIAL_LINK_TEXT, "darkened").click()  # this model's page of the clip
+    video = browser.find_element(By.TAG_NAME, "video")
+    browser.execute_script("arguments[0].play()", video)
+    deadline = time.monotonic() + 10
+    while browser.execute_script("return arguments[0].currentTime", video) <= 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert browser.execute_script("return arguments[0].currentTime", video) > 0
+    assert browser.execute_script("return arguments[0].videoWidth", video) > 0  # decoded, not only loaded
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

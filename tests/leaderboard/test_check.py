@@ -120,3 +120,58 @@ def test_links_must_be_http_and_reported_entries_carry_numbers(copy):
     assert check_entry(reported) == []
     with pytest.raises(Exception, match="needs its citation"):
         Submission(model="x", task="droid", tier="reported", authors=(), date="d", harness_version="-")
+
+
+@pytest.fixture()
+def with_companion(site, tmp_path) -> Path:
+    """The site's darkened entry: packaged with its shuffled-action run and clip previews."""
+    (entry,) = (site.parent / "submissions" / "droid-sim").glob("darkened-*")
+    out = tmp_path / entry.name
+    shutil.copytree(entry, out)
+    return out
+
+
+def test_an_entry_with_its_shuffled_run_and_previews_checks_clean(with_companion):
+    files = Submission.read(with_companion / SUBMISSION_FILE).files
+    assert f"shuffled/clips/{CLIP}.json" in files and f"media/{CLIP}.webm" in files and f"media/{CLIP}.json" in files
+    assert check_entry(with_companion) == []
+
+
+def test_a_companion_that_is_not_the_shuffled_twin_is_rejected(with_companion):
+    edit_json(with_companion / "shuffled/run.json", lambda d: d.update(actions="true"))
+    resign(with_companion)
+    (problem,) = check_entry(with_companion)
+    assert problem.endswith("actions 'true'; the action-sensitivity companion is a shuffled-action run")
+
+
+def test_a_companion_of_another_model_is_rejected(with_companion):
+    edit_json(with_companion / "shuffled/model.json", lambda d: d.update(variant="other weights"))
+    resign(with_companion)
+    (problem,) = check_entry(with_companion)
+    assert "another model (options or weights) than the true-action run's" in problem
+
+
+def test_media_must_belong_to_manifest_clips(with_companion):
+    shutil.copyfile(with_companion / f"media/{CLIP}.webm", with_companion / "media/ep999999-s008.webm")
+    (with_companion / "media/notes.html").write_text("<script>alert(1)</script>")
+    resign(with_companion)
+    problems = check_entry(with_companion)
+    assert len(problems) == 2 and all("not a preview (.webm / .json) of a manifest clip" in p for p in problems)
+
+
+def test_submit_refuses_a_companion_with_true_actions(site, tmp_path):
+    run = site.parent / "run-darkened"
+    with pytest.raises(Exception, match="companion is a shuffled-action run"):
+        from pwbench.leaderboard.submission import package
+
+        package(run, tmp_path, ["A. Tester"], shuffled=run, media=False, progress=False)
+    assert not any(tmp_path.rglob(SUBMISSION_FILE))
+
+
+def test_the_benchmarks_synthetic_runs_package_and_check_clean(tmp_path):
+    from pwbench.leaderboard.submission import package
+    from pwbench.testing import synthetic_run
+
+    run = synthetic_run(tmp_path / "run", "made-up", clips=3, horizon=10)
+    folder = package(run, tmp_path / "submissions", ["bench"], media=False, progress=False)
+    assert check_entry(folder) == []

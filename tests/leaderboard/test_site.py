@@ -49,3 +49,52 @@ def test_csv_cells_cannot_be_formulas():
 
     assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert csv_cell("ctrl-world") == "ctrl-world" and csv_cell(0.5) == 0.5 and csv_cell("-x") == "'-x"
+
+
+def test_paired_columns_win_matrix_and_drift_summary(site):
+    from pwbench.leaderboard.entries import load
+    from pwbench.leaderboard.tables import task_tables
+
+    entries, _ = load(site.parent / "submissions", official_only=False)
+    tables = task_tables([e for e in entries if e.sub.task == "droid-sim"])
+    rows = {r["model"]: r for r in tables["rows"]["2s"]["External"]}
+    assert rows["darkened"]["sensitivity"]["n"] == 3 and rows["copy-last"]["sensitivity"] is None
+    assert rows["darkened"]["skill"]["mean"] > 0  # darkening the last frame is worse than copying it
+    wins = tables["wins"]["2s"]["External"]
+    by_name = dict(zip([n.split(" ")[0] for n in wins["names"]], wins["cells"], strict=True))
+    assert by_name["copy-last"][1]["win"] + by_name["darkened"][0]["win"] == 1.0
+    (e, stats), _ = tables["drift"]["External"]
+    assert stats["seconds"] == 2.0 and stats["auc"] > 0 and set(stats["crossings"]) == {0.1, 0.2, 0.3}
+    html = (site / "index.html").read_text()
+    assert "Paired win rate" in html and "action sensitivity" in html and "area under the drift curve" in html
+    assert (site / "droid-sim-drift.png").stat().st_size > 10_000 and (site / "droid-sim-scatter.png").is_file()
+
+
+def test_clip_pages_with_previews_and_a_cross_model_page(site):
+    page = next((site / "models").glob("droid-sim-darkened-*/ep000000-s008.html")).read_text()
+    assert "<video" in page and "<svg class=\"spark\"" in page and "Actions" in page
+    cross = (site / "clips" / "droid-sim" / "ep000000-s008.html").read_text()
+    assert cross.count("<video") == 2 and "darkened" in cross and "copy-last" in cross
+    videos = list((site / "media").rglob("*.webm"))
+    assert len(videos) == 6 and all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_a_preview_is_truth_prediction_difference_and_mask():
+    import numpy as np
+
+    from pwbench.data.evalset import Clip
+    from pwbench.data.lerobot import Episode
+    from pwbench.leaderboard.media import SCALE, preview_frames
+
+    h, w = 8, 12
+    gt = np.full((4, h, w, 3), 100, np.uint8)
+    masks = np.zeros((4, h, w), bool)
+    masks[:, :2, :2] = True
+    episode = Episode(0, "", {"v": gt}, np.zeros((4, 7), np.float32), np.zeros((4, 7), np.float32), {"v": masks})
+    pred = {"v": np.full((3, h, w, 3), 110, np.uint8)}
+    frames = preview_frames(Clip("c", episode, 0), pred, 3)
+    assert frames.shape == (3, h // SCALE, 4 * w // SCALE, 3)
+    panel = w // SCALE
+    assert (frames[:, :, :panel] == 100).all() and (frames[:, :, panel:2 * panel] == 110).all()
+    assert (frames[:, :, 2 * panel:3 * panel] == 30).all()  # |110 - 100| x DIFF_GAIN
+    assert frames[0, 0, 3 * panel, 0] > frames[0, -1, -1, 0]  # the mask is tinted, the rest dimmed

@@ -1,0 +1,106 @@
+"""The task page's figures: every harness model's drift curve on one axis (with CIs), and the
+masked-vs-full scatter that shows who "freezes the background" (good full-frame numbers bought by
+not moving: a low full-frame LPIPS with a high object-masked one)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pwbench import protocol
+from pwbench.io import atomic_path
+from pwbench.leaderboard.entries import Entry
+from pwbench.leaderboard.tables import DRIFT_KEY, DRIFT_THRESHOLDS, GROUPS, estimate, paired_rows
+
+Z95 = 1.96
+
+
+def _label(e: Entry) -> str:
+    return e.sub.model + (f" ({e.sub.variant})" if e.sub.variant else "")
+
+
+def frame_curve(entry: Entry, group: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame mean over clips and the half-width of its normal 95 % CI (clip values per frame are
+    the mean over the group's views)."""
+    views = protocol.GROUPS[group]
+    per_clip = []
+    for record in entry.records.values():
+        rows = [[math.nan if v is None else v for v in record.metrics[v][key]] for v in views if v in record.metrics]
+        if rows:
+            with np.errstate(all="ignore"):
+                per_clip.append(np.nanmean(np.array(rows, dtype=np.float64), axis=0))
+    frames = min((len(c) for c in per_clip), default=0)
+    values = np.array([c[:frames] for c in per_clip]) if per_clip else np.zeros((0, 0))
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(values, axis=0)
+        n = np.sum(~np.isnan(values), axis=0)
+        half = Z95 * np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1))
+    return mean, np.where(n > 1, half, np.nan)
+
+
+def plot_task_drift(entries: list[Entry], path: Path, key: str = DRIFT_KEY) -> bool:
+    """One panel per camera group, one line (mean, shaded 95 % CI) per harness entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = paired_rows(entries)
+    if not rows:
+        return False
+    fig, axes = plt.subplots(1, len(GROUPS), figsize=(6 * len(GROUPS), 3.8), squeeze=False)
+    for ax, group in zip(axes[0], GROUPS, strict=True):
+        for e in rows:
+            mean, half = frame_curve(e, group, key)
+            if mean.size == 0:
+                continue
+            t = (np.arange(mean.size) + 1) / protocol.FPS
+            line, = ax.plot(t, mean, label=_label(e), lw=1.6, ls="--" if e.kind == "calibration" else "-")
+            ax.fill_between(t, mean - half, mean + half, color=line.get_color(), alpha=0.15, lw=0)
+        for tau in DRIFT_THRESHOLDS:
+            ax.axhline(tau, color="#999", lw=0.6, ls=":")
+        ax.set_title(f"{group} cameras: per-frame {key.replace('_', ' ')} (mean, 95 % CI over clips)")
+        ax.set_xlabel("seconds after the start frame")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def plot_masked_vs_full(entries: list[Entry], horizon: str, path: Path, group: str = "External",
+                        metric: str = "lpips") -> bool:
+    """Object-masked vs full-frame metric per entry at one horizon (harness rows; reported rows
+    have no masked numbers). Above the diagonal: the objects are worse than the frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(e, f, m) for e in entries if e.harness
+              and (f := estimate(e, horizon, group, f"{metric}_full")) and (m := estimate(e, horizon, group,
+                                                                                           f"{metric}_masked"))]
+    if not points:
+        return False
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    for e, f, m in points:
+        ax.errorbar(f["mean"], m["mean"], xerr=[[f["mean"] - f["ci_low"]], [f["ci_high"] - f["mean"]]],
+                    yerr=[[m["mean"] - m["ci_low"]], [m["ci_high"] - m["mean"]]], fmt="o", capsize=2,
+                    label=_label(e))
+    lo = min(min(f["mean"], m["mean"]) for _, f, m in points) * 0.9
+    hi = max(max(f["mean"], m["mean"]) for _, f, m in points) * 1.1
+    ax.plot([lo, hi], [lo, hi], color="#999", lw=0.8, ls=":")
+    ax.set_xlabel(f"{group} {metric.upper()} full frame (up to {horizon})")
+    ax.set_ylabel(f"{group} {metric.upper()} object-masked")
+    ax.set_title("masked vs full: above the diagonal, the objects are worse than the scene", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
