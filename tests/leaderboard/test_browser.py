@@ -1,6 +1,7 @@
 """The site in a real browser (headless Chromium via Selenium): the index loads without console
 errors, the horizon selector switches tables, a model page opens, a script in a submission
-renders as text, and a clip page's preview video plays. Skipped where no Chromium/chromedriver is installed (`.ci/run` installs them)."""
+renders as text, and a clip page's preview video plays. Skipped where no Chromium/chromedriver
+is installed (`.ci/run` installs them)."""
 
 from __future__ import annotations
 
