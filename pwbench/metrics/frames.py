@@ -69,20 +69,42 @@ def check_pair(pred: ArrayLike, gt: ArrayLike) -> tuple[torch.Tensor, torch.Tens
     return pred_t, gt_t
 
 
-def to_unit(frames: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` → float32 ``(N, 3, H, W)`` in [0, 1] (the protocol's ``x / 255``)."""
-    return frames.to(device).permute(0, 3, 1, 2).to(torch.float32).contiguous().div_(255.0)
-
-
 def to_signed(frames: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 ``(N, H, W, 3)`` → float32 ``(N, 3, H, W)`` in [-1, 1], as LPIPS expects.
 
-    Uses ``x / 127.5 - 1`` — the same expression as ``lpips.im2tensor`` — so that our inputs and
-    the reference package's are bit-identical.
+    Uses ``x / 127.5 - 1``, the expression of ``lpips.im2tensor``, in float32 (im2tensor computes
+    it in float64 and rounds, so the two differ by at most one float32 ulp, 6e-8; LPIPS moves by
+    far less than the 1e-5 the tests demand). The result is channels-last in memory: that is
+    the uint8 frames' own layout (one converting pass, no reordering copy) and the layout the
+    AlexNet backbone runs in.
     """
-    return frames.to(device).permute(0, 3, 1, 2).to(torch.float32).contiguous().div_(127.5).sub_(1.0)
+    nchw = frames.to(device).permute(0, 3, 1, 2)
+    return nchw.to(torch.float32, memory_format=torch.channels_last).div_(127.5).sub_(1.0)
 
 
 def coverage(mask: torch.Tensor) -> torch.Tensor:
     """Per-frame fraction of pixels set in a bool ``(N, H, W)`` mask, float64 ``(N,)``."""
     return mask.flatten(1).sum(1, dtype=torch.float64) / float(mask.shape[1] * mask.shape[2])
+
+
+def region_means(values: torch.Tensor, mask: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Per-frame means of ``values`` ``(N, ...)`` over everything, over ``mask`` and over its
+    complement, float64 ``(N,)`` each (the last two None without a mask).
+
+    One masked sum serves both regions: the complement's sum is the total minus the mask's, so
+    the background costs no second pass. Integer values are summed exactly in int64. ``mask`` is
+    bool and broadcasts over ``values`` (e.g. ``(N, 1, h, w)`` for a ``(N, C, h, w)`` map, each
+    pixel then counting C times); an empty region gives NaN (0/0), never a score.
+    """
+    accumulate = torch.float64 if values.is_floating_point() else torch.int64
+    flat = values.flatten(1)
+    total = flat.sum(1, dtype=accumulate)
+    full = total.to(torch.float64) / flat.shape[1]
+    if mask is None:
+        return full, None, None
+    inside = torch.where(mask, values, 0).flatten(1).sum(1, dtype=accumulate)
+    per_pixel = flat.shape[1] // mask[0].numel()  # values per mask element (channels)
+    count = mask.flatten(1).sum(1, dtype=torch.float64) * per_pixel
+    return (full, inside.to(torch.float64) / count,
+            (total - inside).to(torch.float64) / (flat.shape[1] - count))

@@ -21,13 +21,16 @@ from __future__ import annotations
 import torch
 
 from pwbench import protocol
+from pwbench.metrics.frames import region_means
 
 
 def squared_error(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """Per-pixel squared error summed over channels, float64 ``(N, H, W)``, in data-range units.
+    """Per-pixel squared error summed over channels, ``(N, H, W)``.
 
-    ``pred``/``gt``: ``(N, C, H, W)``, both uint8 (read as ``x / 255``) or both float in
-    ``[0, DATA_RANGE]``. Channels are summed here (not averaged) so that a mask over pixels can
+    ``pred``/``gt``: ``(N, C, H, W)``, both uint8 or both float in ``[0, DATA_RANGE]``. For uint8
+    the result is the exact int32 error in 0..255 units (at most C·255², far from overflow) and
+    :func:`region_mse` divides by 255² only after the exact integer sums; for float it is float64
+    in data-range units. Channels are summed here (not averaged) so that a mask over pixels can
     be applied once and the channel count divided out with the pixel count.
     """
     if pred.shape != gt.shape or pred.ndim != 4:
@@ -35,25 +38,29 @@ def squared_error(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
                          f"and {tuple(gt.shape)}")
     if pred.dtype == torch.uint8 and gt.dtype == torch.uint8:
         diff = pred.to(torch.int32) - gt.to(torch.int32)
-        return (diff * diff).sum(1).to(torch.float64) / (255.0**2)
+        return diff.mul_(diff).sum(1, dtype=torch.int32)
     if pred.dtype == torch.uint8 or gt.dtype == torch.uint8:
         raise ValueError(f"pred and gt must both be uint8 or both float, got {pred.dtype} and {gt.dtype}")
     diff = pred.to(torch.float64) - gt.to(torch.float64)
     return (diff * diff).sum(1)
 
 
-def mse_from_error(err: torch.Tensor, channels: int, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error per frame from :func:`squared_error` output, over ``mask`` if given.
+def region_mse(err: torch.Tensor, channels: int, mask: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """MSE per frame (data-range units) over all pixels, over ``mask`` and over its complement,
+    from :func:`squared_error` output (see :func:`pwbench.metrics.frames.region_means`).
 
-    A frame whose mask is empty gives NaN (0/0): there is nothing to average, and a NaN keeps
-    the frame out of any later ``nanmean`` instead of pretending it scored perfectly.
+    A region with no pixels gives NaN (0/0): there is nothing to average, and a NaN keeps the
+    frame out of any later ``nanmean`` instead of pretending it scored perfectly.
     """
-    if mask is None:
-        return err.flatten(1).mean(1) / channels
-    m = mask.to(err.dtype)
-    total = (err * m).flatten(1).sum(1)
-    count = m.flatten(1).sum(1) * channels
-    return total / count
+    scale = channels * (1.0 if err.is_floating_point() else 255.0**2)
+    return tuple(None if m is None else m / scale for m in region_means(err, mask))
+
+
+def mse_from_error(err: torch.Tensor, channels: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error per frame from :func:`squared_error` output, over ``mask`` if given."""
+    full, inside, _ = region_mse(err, channels, mask)
+    return full if mask is None else inside
 
 
 def psnr_from_mse(mse: torch.Tensor, data_range: float = protocol.DATA_RANGE,

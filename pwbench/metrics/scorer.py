@@ -24,17 +24,16 @@ import torch
 
 from pwbench import protocol
 from pwbench.metrics.feature_cache import DEFAULT_MAX_BYTES, CacheInfo, FeatureCache, fingerprint
-from pwbench.metrics.frames import ArrayLike, as_mask, check_pair, coverage, to_signed, to_unit
+from pwbench.metrics.frames import ArrayLike, as_mask, check_pair, coverage, region_means
 from pwbench.metrics.lpips import (
     build_lpips_model,
-    features,
+    frame_features,
     from_layer_maps,
     layer_maps,
-    masked_mean,
     spatial_map,
 )
-from pwbench.metrics.psnr import mse_from_error, psnr_from_mse, squared_error
-from pwbench.metrics.ssim import crop_mask, mean_map, ssim_map
+from pwbench.metrics.psnr import psnr_from_mse, region_mse, squared_error
+from pwbench.metrics.ssim import crop_mask, region_map_means, ssim_map
 
 
 @contextmanager
@@ -118,38 +117,38 @@ class FrameScorer:
         gt = gt.to(self.device)
         h, w = pred.shape[1], pred.shape[2]
         out: dict[str, torch.Tensor] = {}
-        regions: dict[str, torch.Tensor] = {}
         valid: dict[str, torch.Tensor] = {}
         if mask is not None:
-            regions = {"masked": mask, "background": ~mask}
             cov = coverage(mask)
             out["mask_coverage"] = cov
             valid = {"masked": cov >= protocol.MASK_MIN_COVERAGE,
                      "background": (1.0 - cov) >= protocol.MASK_MIN_COVERAGE}
+        # each metric's full / masked / background means come from one masked sum (region_means)
+        pred_nchw, gt_nchw = pred.permute(0, 3, 1, 2), gt.permute(0, 3, 1, 2)  # uint8 views, no copy
+        mse = region_mse(squared_error(pred_nchw, gt_nchw), 3, mask)
+        self._put(out, "psnr", [None if m is None else psnr_from_mse(m) for m in mse])
 
-        err = squared_error(pred.permute(0, 3, 1, 2), gt.permute(0, 3, 1, 2))
-        out["psnr_full"] = psnr_from_mse(mse_from_error(err, 3))
-        for name, region in regions.items():
-            out[f"psnr_{name}"] = psnr_from_mse(mse_from_error(err, 3, region))
-        del err
-
-        smap = ssim_map(to_unit(pred, self.device), to_unit(gt, self.device))
-        out["ssim_full"] = mean_map(smap)
-        for name, region in regions.items():
-            out[f"ssim_{name}"] = mean_map(smap, crop_mask(region))
+        smap = ssim_map(pred_nchw, gt_nchw)  # reads uint8 as x / 255 inside its own buffer
+        self._put(out, "ssim", region_map_means(smap, None if mask is None else crop_mask(mask)))
         del smap
 
         if gt_feats is None:
-            gt_feats = features(self.model, to_signed(gt, self.device))
-        maps = layer_maps(self.model, features(self.model, to_signed(pred, self.device)), gt_feats)
+            gt_feats = frame_features(self.model, gt, self.device)
+        maps = layer_maps(self.model, frame_features(self.model, pred, self.device), gt_feats)
         out["lpips_full"] = from_layer_maps(maps)
-        if regions:
-            lmap = spatial_map(maps, (h, w))
-            for name, region in regions.items():
-                out[f"lpips_{name}"] = masked_mean(lmap, region)
+        if mask is not None:
+            _, inside, outside = region_means(spatial_map(maps, (h, w)), mask)
+            out["lpips_masked"], out["lpips_background"] = inside, outside
 
-        for name in regions:  # the coverage rule, applied once for every metric
+        for name in valid:  # the coverage rule, applied once for every metric
             for metric in protocol.METRICS:
                 key = f"{metric}_{name}"
                 out[key] = torch.where(valid[name], out[key], torch.nan)
         return out, gt_feats
+
+    @staticmethod
+    def _put(out: dict[str, torch.Tensor], metric: str, means) -> None:
+        """Store a metric's (full, masked, background) values; the regions only with a mask."""
+        for region, value in zip(protocol.REGIONS, means, strict=True):
+            if value is not None:
+                out[f"{metric}_{region}"] = value

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 
 from pwbench import protocol
+from pwbench.metrics.frames import region_means
 
 _BLOCK = 32  # outputs per GEMM block; 32-64 measured equally fast on a 2-core EPYC
 _CHUNK_ELEMENTS = 1 << 18  # input values per filter call (≈ one 192×320 RGB frame)
@@ -92,8 +93,11 @@ def _ssim_chunk(pred: torch.Tensor, gt: torch.Tensor, window: torch.Tensor, data
     # and fresh temporaries are what makes it slow.
     stats = torch.empty((5, n, c, h, w), dtype=window.dtype, device=pred.device)
     x, y = stats[0], stats[1]
-    x.copy_(pred)
+    x.copy_(pred)  # uint8 frames are converted here, into the buffer: no converted copy of them
     y.copy_(gt)
+    if pred.dtype == torch.uint8:
+        x.div_(255.0)  # the protocol's x / 255, as a float conversion followed by this division
+        y.div_(255.0)
     shift_x = x.mean((2, 3), keepdim=True)
     shift_y = y.mean((2, 3), keepdim=True)
     x.sub_(shift_x)
@@ -121,7 +125,8 @@ def ssim_map(pred: torch.Tensor, gt: torch.Tensor, data_range: float = protocol.
              window_size: int = protocol.SSIM_WINDOW, sigma: float = protocol.SSIM_SIGMA,
              k1: float = protocol.SSIM_K1, k2: float = protocol.SSIM_K2,
              dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Border-cropped SSIM map ``(N, C, H - win + 1, W - win + 1)`` of float ``(N, C, H, W)`` frames.
+    """Border-cropped SSIM map ``(N, C, H - win + 1, W - win + 1)`` of ``(N, C, H, W)`` frames: float
+    in [0, 1], or uint8 read as ``x / 255`` (any strides, e.g. a permuted ``(N, H, W, C)`` view).
 
     The five local statistics of all channels go through one batched filter call per chunk of
     about ``_CHUNK_ELEMENTS`` input values (one 192×320 frame): chunks that stay in cache ran
@@ -134,6 +139,8 @@ def ssim_map(pred: torch.Tensor, gt: torch.Tensor, data_range: float = protocol.
     if pred.shape != gt.shape or pred.ndim != 4:
         raise ValueError(f"expected two (N, C, H, W) tensors of equal shape, got {tuple(pred.shape)} "
                          f"and {tuple(gt.shape)}")
+    if (pred.dtype == torch.uint8) != (gt.dtype == torch.uint8):
+        raise ValueError(f"pred and gt must both be uint8 or both float, got {pred.dtype} and {gt.dtype}")
     n, c, h, w = pred.shape
     if h < window_size or w < window_size:
         raise ValueError(f"SSIM needs frames of at least {window_size}×{window_size} pixels, got {h}×{w}")
@@ -160,12 +167,15 @@ def mean_map(smap: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     Averaging all channels together equals skimage's mean of per-channel means, since every
     channel has the same pixel count. An empty mask gives NaN.
     """
-    if mask is None:
-        return smap.flatten(1).mean(1, dtype=torch.float64)
-    m = mask.to(smap.dtype).unsqueeze(1)
-    total = (smap * m).flatten(1).sum(1, dtype=torch.float64)
-    count = m.flatten(1).sum(1, dtype=torch.float64) * smap.shape[1]
-    return total / count
+    full, inside, _ = region_map_means(smap, mask)
+    return full if mask is None else inside
+
+
+def region_map_means(smap: torch.Tensor, mask: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Per-frame means of the map over everything, over a cropped ``(N, h, w)`` mask and over its
+    complement (:func:`pwbench.metrics.frames.region_means`)."""
+    return region_means(smap, None if mask is None else mask.unsqueeze(1))
 
 
 def ssim(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

