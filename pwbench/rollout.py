@@ -29,9 +29,12 @@ class RolloutResult:
     seconds: float
 
 
-def clip_seed(fingerprint: str, clip_id: str) -> int:
-    """Per-clip seed from the protocol fingerprint and the clip id (stable across machines)."""
-    digest = hashlib.sha256(f"{fingerprint}:{clip_id}".encode()).digest()
+def clip_seed(fingerprint: str, clip_id: str, run_seed: int = 0) -> int:
+    """Per-clip seed from the protocol fingerprint, the clip id and the run's seed (``pwbench run
+    --seed``; stable across machines). Run seed 0 is the protocol's own draw, the one every
+    leaderboard row uses; another run seed draws independent noise for the seed-noise runs."""
+    text = f"{fingerprint}:{clip_id}" if run_seed == 0 else f"{fingerprint}:{clip_id}:seed{run_seed}"
+    digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 

@@ -38,6 +38,7 @@ class RunConfig:
     revision: str | None = None
     save_predictions: bool = False
     actions: str = "true"  # protocol.ACTION_REGIMES
+    seed: int = 0  # the run's noise draw (0: the protocol's; others: the leaderboard's seed-noise runs)
     batch: int = 1  # clips rolled out in lockstep (models with step_batch); results depend on it
     clip_timeout: float | None = 3600.0  # seconds per clip rollout before it fails (None: no limit)
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +46,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         protocol.horizon_frames(self.horizon)  # raises a clear ValueError on a bad horizon
         get_task(self.task)
+        if self.seed < 0:
+            raise PwbenchError(f"--seed must be 0 or more, got {self.seed}")
         if self.batch < 1:
             raise PwbenchError(f"--batch must be at least 1, got {self.batch}")
         if self.clip_timeout is not None and not self.clip_timeout > 0:
@@ -63,7 +66,7 @@ class RunConfig:
         cfg = run.config
         values = {"model": run.model, "task": run.task, "horizon": cfg["horizon"], "clips": cfg["clips"],
                   "episodes": cfg.get("episodes"), "data": cfg["data"], "revision": run.dataset["revision"],
-                  "actions": run.actions}
+                  "actions": run.actions, "seed": run.seed}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -80,7 +83,7 @@ class RunConfig:
         return protocol.horizon_frames(self.horizon)
 
     def out_dir(self) -> Path:
-        suffix = "" if self.actions == "true" else f"-{self.actions}"
+        suffix = ("" if self.actions == "true" else f"-{self.actions}") + (f"-seed{self.seed}" if self.seed else "")
         return Path(self.out) if self.out else Path("runs") / f"{self.task}-{self.model}-{self.horizon}{suffix}"
 
 
@@ -180,6 +183,7 @@ def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
         resolution=tuple(task.resolution),
         regime=protocol.REGIME,
         actions=config.actions,
+        seed=config.seed,
         model_options=model_options,  # resolved: every declared option, defaults included
         action_donors=action_donors(evalset.clip_ids, evalset.fingerprint) if config.actions == "shuffled" else None,
         dataset={k: evalset.manifest[k] for k in ("dataset_id", "revision")},

@@ -30,8 +30,9 @@ def score_clips(model, scorer, evalset: EvalSet, run_dir: RunDir, clip_ids: list
             loaded.append((clip, donor))
         except (ClipError, DatasetError) as err:
             out[clip_id] = (ClipRecord.failed(fp, clip_id, name, horizon, str(err)), None)
-    results = run_clips(model, [c for c, _ in loaded], horizon, [clip_seed(fp, c.clip_id) for c, _ in loaded],
-                        [d for _, d in loaded], timeout=config.clip_timeout)
+    seeds = [clip_seed(fp, c.clip_id, config.seed) for c, _ in loaded]
+    results = run_clips(model, [c for c, _ in loaded], horizon, seeds, [d for _, d in loaded],
+                        timeout=config.clip_timeout)
     for (clip, _), result in zip(loaded, results, strict=True):
         if isinstance(result, (ClipError, DatasetError)):
             out[clip.clip_id] = (ClipRecord.failed(fp, clip.clip_id, name, horizon, str(result)), None)

@@ -82,14 +82,16 @@ def build_raising(task: TaskSpec, device: str = "cpu") -> WorldModel:
 
 
 class Darkened(WorldModel):
-    """Copy-last, a little darker: a stand-in world model that scores differently from copy-last."""
+    """Copy-last, a little darker: a stand-in world model that scores differently from copy-last.
+    How much darker (0.85..0.95) is drawn from the clip's seed: its sampling noise, for seed runs."""
 
     def __init__(self, task: TaskSpec) -> None:
         self.spec = ModelSpec(name="darkened", variant="test <b>bold</b>", resolution=task.resolution,
                               chunk_size=4, views=task.views)
 
     def reset(self, context) -> None:
-        self.last = {v: (f[-1] * 0.9).astype(np.uint8) for v, f in context.frames.items()}
+        factor = 0.85 + 0.1 * np.random.default_rng(context.seed).random()
+        self.last = {v: (f[-1] * factor).astype(np.uint8) for v, f in context.frames.items()}
 
     def step(self, actions, joints):
         return {v: np.repeat(f[None], len(actions), 0) for v, f in self.last.items()}

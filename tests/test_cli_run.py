@@ -222,6 +222,20 @@ def test_shuffled_actions_copy_last_has_no_action_sensitivity(copy_last_run, tin
     assert "actions='shuffled'" in capsys.readouterr().err
 
 
+def test_the_seed_is_part_of_the_run_folders_identity(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "seed3"
+    common = ["--model", "copy-last", "--data", tiny_dataset, "--horizon", "1s", "--clips", "1", "--quiet"]
+    assert run_cli("run", *common, "--out", out, "--seed", "3") == 0
+    assert json.loads((out / "run.json").read_text())["seed"] == 3
+    assert run_cli("run", *common, "--out", out) == 2  # seed 0 never lands in a seed-3 folder
+    assert "seed=3" in capsys.readouterr().err
+    assert run_cli("run", *common, "--seed", "-1") == 2
+    assert "--seed must be 0 or more" in capsys.readouterr().err
+    from pwbench.runner import RunConfig
+
+    assert RunConfig(model="m", seed=2).out_dir().name == "droid-sim-m-11s-seed2"
+
+
 def test_episode_range_selects_validation_clips(tiny_dataset, tmp_path):
     out = tmp_path / "val"
     assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--episodes", "1:3", "--out", out,

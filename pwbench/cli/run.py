@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--actions", default="true", choices=protocol.ACTION_REGIMES,
                    help="true: each clip's own actions; shuffled: another clip's (action sensitivity, "
                         "see `pwbench compare`); the regime is part of the run folder's identity")
+    p.add_argument("--seed", type=int, default=0, metavar="K",
+                   help="the run's noise draw: 0 (default) is the protocol's, the one leaderboard rows use; "
+                        "K > 0 draws independent per-clip noise (seed-noise runs, `pwbench submit --seeds`); "
+                        "part of the run folder's identity")
     p.add_argument("--batch", type=int, default=1, metavar="N",
                    help="roll N clips out in lockstep through one batched forward (models with step_batch; "
                         "per-clip seeds kept, results bit-identical for equal N)")
@@ -62,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     config = RunConfig(model=args.model, task=args.task, horizon=args.horizon, clips=args.clips,
                        episodes=args.episodes,
                        out=args.out, device=args.device, data=args.data, revision=args.revision,
-                       save_predictions=args.save_predictions, actions=args.actions, batch=args.batch,
+                       save_predictions=args.save_predictions, actions=args.actions, seed=args.seed, batch=args.batch,
                        clip_timeout=args.clip_timeout,
                        model_options=parse_options(args.option))
     summary = run(config, progress=not args.quiet)

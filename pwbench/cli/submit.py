@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="entry folder name (default model-variant-horizon)")
     p.add_argument("--shuffled", default=None, metavar="RUN_DIR",
                    help="the same model's shuffled-action run of the same clips (the action-sensitivity column)")
+    p.add_argument("--seeds", nargs="+", default=[], metavar="RUN_DIR",
+                   help="the same model's runs with other --seed values on one subset of the clips "
+                        "(`pwbench run --seed K --clips N`): the seed-noise figure and flags")
     p.add_argument("--no-media", action="store_true",
                    help="no clip preview videos (made by default when the run saved its predictions)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -35,7 +38,7 @@ def submit(args: argparse.Namespace) -> int:
     from pwbench.leaderboard.submission import package
 
     folder = package(args.run_dir, args.out, args.author, args.link, args.license, args.training_compute,
-                     args.notes, args.name, shuffled=args.shuffled, media=not args.no_media,
+                     args.notes, args.name, shuffled=args.shuffled, seeds=args.seeds, media=not args.no_media,
                      progress=not args.quiet)
     problems = check_entry(folder)
     for line in problems:

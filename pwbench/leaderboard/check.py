@@ -7,8 +7,10 @@ manifest, the task's official eval clips (when the eval set can be resolved on t
 every clip's record present exactly once and ok, and a stored summary equal to the one recomputed
 from the records. The optional parts are held to the same standard: ``shuffled/`` must be the same
 model (same model.json), task, fingerprint and horizon run with shuffled actions, its records and
-summary checked like the main run's; ``media/`` may hold only a .webm and a .json per manifest
-clip. Every problem is one line naming the entry and the file.
+summary checked like the main run's; each ``seeds/<K>/`` must be the same model, task and horizon
+run with true actions and ``--seed K`` (K its folder name, unlike the main run's and every other's)
+on one subset of the main run's clips, checked the same way; ``media/`` may hold only a .webm and
+a .json per manifest clip. Every problem is one line naming the entry and the file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pwbench.errors import PwbenchError
 from pwbench.io import dumps_json
 from pwbench.leaderboard.submission import (
     MEDIA,
+    SEEDS,
     SHUFFLED,
     SUBMISSION_FILE,
     TIER_OF_ORIGIN,
@@ -70,16 +73,14 @@ def check_entry(folder: Path, official: dict[str, str] | None = None) -> list[st
     task = protocol.TASKS.get(run.task)
     if task is None:
         return [*problems, f"{where}: unknown task {run.task!r}"]
-    manifest = {"dataset_id": run.dataset.get("dataset_id"), "revision": run.dataset.get("revision"),
-                "masks": run.masks, "clips": [asdict(c) for c in run.clips]}
-    current = protocol.fingerprint(task, manifest)
+    current = _fingerprint(task, run)
     if current != run.fingerprint:
         problems.append(f"{where}: fingerprint {run.fingerprint[:12]} is not what protocol "
                         f"v{protocol.PROTOCOL_VERSION} computes for its clips ({current[:12]}): a stale entry; "
                         "re-run it")
     elif official and run.task in official and current != official[run.task]:
         problems.append(f"{where}: not the official {run.task} eval set (another dataset revision, clip list or "
-                        f"mask availability: {len(run.clips)} clips, revision {str(manifest['revision'])[:19]})")
+                        f"mask availability: {len(run.clips)} clips, revision {str(run.dataset.get('revision'))[:19]})")
     problems += _records(folder, run_dir, run)
     if not problems:
         problems += _summary(folder, run_dir, run)
@@ -90,6 +91,8 @@ def check_entry(folder: Path, official: dict[str, str] | None = None) -> list[st
             shuffled = companion.read_manifest()
             more = _records(folder / SHUFFLED, companion, shuffled) or _summary(folder / SHUFFLED, companion, shuffled)
         problems += more
+    if (folder / SEEDS).exists():
+        problems += _seed_folders(folder / SEEDS, run_dir)
     media = folder / MEDIA
     if media.exists():
         clips = set(run.clip_ids)
@@ -114,6 +117,67 @@ def companion_problems(main: RunDir, companion: RunDir) -> list[str]:
         problems.append(f"{where}: another clip list than the true-action run's")
     if not problems and companion.model_spec() != main.model_spec():
         problems.append(f"{companion.path}/model.json: another model (options or weights) than the true-action run's")
+    return problems
+
+
+def _fingerprint(task: protocol.TaskSpec, run) -> str:
+    """The fingerprint the current protocol computes for a run's clips."""
+    manifest = {"dataset_id": run.dataset.get("dataset_id"), "revision": run.dataset.get("revision"),
+                "masks": run.masks, "clips": [asdict(c) for c in run.clips]}
+    return protocol.fingerprint(task, manifest)
+
+
+def seed_problems(main: RunDir, seed_runs: list[RunDir]) -> list[str]:
+    """Why ``seed_runs`` are not ``main``'s seed-noise runs (empty: they are): each the same model
+    (same model.json), task and horizon with true actions, every run seed different, and all on the
+    same clips, a subset of the main run's (clip entries equal)."""
+    if not seed_runs:
+        return []
+    try:
+        run = main.read_manifest()
+        others = [r.read_manifest() for r in seed_runs]
+    except PwbenchError as err:
+        return [str(err)]
+    problems, seen = [], {run.seed}
+    entries = set(run.clips)
+    for seed_run, other in zip(seed_runs, others, strict=True):
+        where = f"{seed_run.path}/run.json"
+        if other.actions != "true":
+            problems.append(f"{where}: actions {other.actions!r}; a seed-noise run uses true actions")
+        problems += [f"{where}: {key} {getattr(other, key)!r} differs from the main run's {getattr(run, key)!r}"
+                     for key in ("model", "task", "horizon") if getattr(other, key) != getattr(run, key)]
+        if other.seed in seen:
+            problems.append(f"{where}: seed {other.seed} is already used by the main run or another seed run")
+        seen.add(other.seed)
+        if not set(other.clips) <= entries:
+            problems.append(f"{where}: its clips are not a subset of the main run's")
+        if other.clip_ids != others[0].clip_ids:
+            problems.append(f"{where}: another clip list than {seed_runs[0].path}'s (seed runs share one subset)")
+        if not problems and seed_run.model_spec() != main.model_spec():
+            problems.append(f"{seed_run.path}/model.json: another model (options or weights) than the main run's")
+    return problems
+
+
+def _seed_folders(seeds: Path, main: RunDir) -> list[str]:
+    folders = sorted(p for p in seeds.iterdir())
+    stray = [f"{p}: not a seed run folder (seeds/<K>/ with K the run's --seed)" for p in folders
+             if not p.is_dir() or not p.name.isdigit()]
+    if stray:
+        return stray
+    runs = [RunDir(p) for p in folders]
+    problems = seed_problems(main, runs)
+    if problems:
+        return problems
+    for seed_run in runs:
+        manifest = seed_run.read_manifest()
+        if str(manifest.seed) != seed_run.path.name:
+            problems.append(f"{seed_run.path}/run.json: seed {manifest.seed} in a folder named {seed_run.path.name}")
+            continue
+        if _fingerprint(protocol.TASKS[manifest.task], manifest) != manifest.fingerprint:
+            problems.append(f"{seed_run.path}/run.json: its fingerprint is not what protocol "
+                            f"v{protocol.PROTOCOL_VERSION} computes for its clips: a stale seed run; re-run it")
+            continue
+        problems += _records(seed_run.path, seed_run, manifest) or _summary(seed_run.path, seed_run, manifest)
     return problems
 
 

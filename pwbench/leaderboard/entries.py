@@ -1,8 +1,9 @@
 """Published entries: what ``pwbench check`` accepted, read once for the site.
 
 An entry's optional parts (written by ``pwbench submit``): ``shuffled/`` — the same model run with
-shuffled actions on the same clips (the action-sensitivity column), and ``media/`` — a preview
-video and the action trajectory per clip (the clip pages).
+shuffled actions on the same clips (the action-sensitivity column), ``seeds/<K>/`` — the same model
+run with other seeds on a subset of the clips (the seed-noise figure and flags), and ``media/`` — a
+preview video and the action trajectory per clip (the clip pages).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pwbench.leaderboard.check import check_entry, find_entries, official_fingerprints
-from pwbench.leaderboard.submission import MEDIA, SHUFFLED, SUBMISSION_FILE, Submission, slug
+from pwbench.leaderboard.submission import MEDIA, SEEDS, SHUFFLED, SUBMISSION_FILE, Submission, slug
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import ClipRecord, Summary
 
@@ -26,6 +27,8 @@ class Entry:
     summary: Summary | None = None
     records: dict[str, ClipRecord] | None = None
     shuffled: dict[str, ClipRecord] | None = None  # the shuffled-action companion run's records
+    seed: int = 0  # the main run's --seed
+    seeds: dict[int, dict[str, ClipRecord]] = field(default_factory=dict)  # seed-noise runs: seed -> records
     media: dict[str, Path] = field(default_factory=dict)  # clip id -> preview video
 
     @property
@@ -72,6 +75,9 @@ def load(path: str | Path, official_only: bool = True) -> tuple[list[Entry], lis
         if sub.tier != "reported":
             entry.summary = Summary.read(folder / "summary.json")
             entry.records = _read_records(folder)
+            entry.seed = RunDir(folder).read_manifest().seed
+            entry.seeds = {int(p.name): _read_records(p) for p in sorted((folder / SEEDS).glob("*"))
+                           if (p / "run.json").is_file()}
             if (folder / SHUFFLED / "run.json").is_file():
                 entry.shuffled = _read_records(folder / SHUFFLED)
             entry.media = {p.stem: p for p in sorted((folder / MEDIA).glob("*.webm"))}

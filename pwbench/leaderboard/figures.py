@@ -1,6 +1,7 @@
-"""The task page's figures: every harness model's drift curve on one axis (with CIs), and the
-masked-vs-full scatter that shows who "freezes the background" (good full-frame numbers bought by
-not moving: a low full-frame LPIPS with a high object-masked one)."""
+"""The task page's figures: every harness model's drift curve on one axis (with CIs), the seed-noise
+figure (each seed of each model with seed runs, by horizon), and the masked-vs-full scatter that
+shows who "freezes the background" (good full-frame numbers bought by not moving: a low full-frame
+LPIPS with a high object-masked one)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,27 @@ import numpy as np
 from pwbench import protocol
 from pwbench.io import atomic_path
 from pwbench.leaderboard.entries import Entry
-from pwbench.leaderboard.tables import DRIFT_KEY, DRIFT_THRESHOLDS, GROUPS, estimate, paired_rows
+from pwbench.leaderboard.tables import DRIFT_KEY, DRIFT_THRESHOLDS, GROUPS, RANK_BY, estimate, paired_rows, seed_noise
 
 Z95 = 1.96
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> bool:
+    """Lay out, write atomically as PNG, close; True (the figure exists)."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    _pyplot().close(fig)
+    return True
 
 
 def _label(e: Entry) -> str:
@@ -42,10 +61,7 @@ def frame_curve(entry: Entry, group: str, key: str) -> tuple[np.ndarray, np.ndar
 
 def plot_task_drift(entries: list[Entry], path: Path, key: str = DRIFT_KEY) -> bool:
     """One panel per camera group, one line (mean, shaded 95 % CI) per harness entry."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     rows = paired_rows(entries)
     if not rows:
@@ -65,21 +81,14 @@ def plot_task_drift(entries: list[Entry], path: Path, key: str = DRIFT_KEY) -> b
         ax.set_xlabel("seconds after the start frame")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def plot_masked_vs_full(entries: list[Entry], horizon: str, path: Path, group: str = "External",
                         metric: str = "lpips") -> bool:
     """Object-masked vs full-frame metric per entry at one horizon (harness rows; reported rows
     have no masked numbers). Above the diagonal: the objects are worse than the frame."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     points = [(e, f, m) for e in entries if e.harness
               and (f := estimate(e, horizon, group, f"{metric}_full")) and (m := estimate(e, horizon, group,
@@ -99,8 +108,32 @@ def plot_masked_vs_full(entries: list[Entry], horizon: str, path: Path, group: s
     ax.set_title("masked vs full: above the diagonal, the objects are worse than the scene", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return True
+    return _save(fig, path)
+
+
+def plot_seed_noise(entries: list[Entry], path: Path, group: str = RANK_BY[0], key: str = RANK_BY[1]) -> bool:
+    """One line per seed per entry with seed runs: the mean of ``key`` over the seed subset, up-to-h,
+    at every horizon of the grid the runs cover. The spread of one model's lines is its seed noise."""
+    plt = _pyplot()
+
+    with_seeds = [e for e in paired_rows(entries) if e.seeds]
+    if not with_seeds:
+        return False
+    longest = min(min(r.horizon for r in e.records.values()) for e in with_seeds)
+    grid = [(name, frames) for name, frames in protocol.HORIZON_GRID.items() if frames <= longest]
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    for i, e in enumerate(with_seeds):
+        per_h = [seed_noise(e, group, key, frames) for _, frames in grid]
+        seeds = list(per_h[0]["subset_means"])
+        colour = f"C{i}"
+        for j, seed in enumerate(seeds):
+            ax.plot([frames / protocol.FPS for _, frames in grid], [n["subset_means"][seed] for n in per_h],
+                    color=colour, lw=1.0, alpha=0.8, marker="o", ms=3,
+                    label=f"{_label(e)}: {len(seeds)} seeds x {per_h[0]['clips']} clips" if j == 0 else None)
+    ax.set_xticks([frames / protocol.FPS for _, frames in grid], [name for name, _ in grid])
+    ax.set_xlabel("horizon (up-to-h)")
+    ax.set_ylabel(f"{group} {key.replace('_', ' ')}")
+    ax.set_title("seed noise: one line per seed (mean over the seed subset's clips)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -27,13 +27,14 @@ from typing import Any
 from pwbench import __version__, protocol
 from pwbench.io import atomic_write_bytes, atomic_write_json
 from pwbench.leaderboard.entries import Entry, load
-from pwbench.leaderboard.figures import plot_masked_vs_full, plot_task_drift
+from pwbench.leaderboard.figures import plot_masked_vs_full, plot_seed_noise, plot_task_drift
 from pwbench.leaderboard.tables import (
     DRIFT_KEY,
     DRIFT_THRESHOLDS,
     GROUPS,
     KEYS,
     REGIONS,
+    SEED_FLAG,
     SENSITIVITY_KEY,
     clip_scores,
     estimate,
@@ -216,7 +217,8 @@ def build(submissions: str | Path, out: str | Path, official_only: bool = True) 
                        None)
         figures = {"drift": f"{name}-drift.png" if plot_task_drift(mine, site.out / f"{name}-drift.png") else None,
                    "scatter": f"{name}-scatter.png" if longest and plot_masked_vs_full(
-                       mine, longest, site.out / f"{name}-scatter.png") else None, "scatter_horizon": longest}
+                       mine, longest, site.out / f"{name}-scatter.png") else None, "scatter_horizon": longest,
+                   "seeds": f"{name}-seeds.png" if plot_seed_noise(mine, site.out / f"{name}-seeds.png") else None}
         for e in mine:
             site.entry_pages(e, horizons)
         clip_ids = site.clip_pages(name, mine)
@@ -225,7 +227,7 @@ def build(submissions: str | Path, out: str | Path, official_only: bool = True) 
                       "groups": GROUPS, "rows": tables["rows"], "wins": tables["wins"], "drift": tables["drift"],
                       "figures": figures, "parquet": parquet, "clips": len(clip_ids)})
     site.render("index.html.j2", site.out / "index.html", "", tasks=tasks, excluded=excluded,
-                thresholds=DRIFT_THRESHOLDS, drift_key=DRIFT_KEY, sensitivity_key=SENSITIVITY_KEY)
+                thresholds=DRIFT_THRESHOLDS, drift_key=DRIFT_KEY, sensitivity_key=SENSITIVITY_KEY, seed_flag=SEED_FLAG)
     report = {"published": [e.slug for e in entries], "excluded": excluded}
     (site.out / "build.json").write_text(json.dumps(report, indent=1) + "\n")
     return report

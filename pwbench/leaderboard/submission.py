@@ -7,6 +7,8 @@
     summary.json             recomputable from the records (``pwbench check`` recomputes it)
     shuffled/                optional: the same model's shuffled-action run on the same clips
                              (run.json, model.json, clips/, summary.json): the action-sensitivity column
+    seeds/<K>/               optional: the same model run with ``pwbench run --seed K`` on a subset of the
+                             clips (same files as shuffled/): the seed-noise figure and flags
     media/<clip_id>.webm     optional: preview video per clip (truth | prediction | difference | mask)
     media/<clip_id>.json     and its action trajectory, made from the run's saved predictions
 
@@ -38,6 +40,7 @@ TIERS = ("verified", "scored", "reported")
 TIER_OF_ORIGIN = {"run": "verified", "score": "scored"}
 RUN_FILES = ("run.json", "model.json", "summary.json")
 SHUFFLED = "shuffled"
+SEEDS = "seeds"
 MEDIA = "media"
 
 
@@ -143,14 +146,16 @@ def _media(run_dir: RunDir, run, folder: Path, progress: bool) -> None:
 
 def package(run_folder: str | Path, out: str | Path, authors: list[str], links: list[str] | None = None,
             license: str = "", training_compute: str | None = None, notes: str = "",
-            name: str | None = None, shuffled: str | Path | None = None, media: bool = True,
-            progress: bool = True) -> Path:
+            name: str | None = None, shuffled: str | Path | None = None, seeds: list[str | Path] = (),
+            media: bool = True, progress: bool = True) -> Path:
     """Copy a finished run into ``out/<task>/<entry>/`` with a ``submission.yaml``; returns the folder.
 
     The tier follows from how the run was made (run.json's origin), never from a claim.
     ``shuffled``: the same model's finished shuffled-action run of the same clips (packaged under
-    ``shuffled/``); ``media``: make clip previews when the run saved its predictions."""
-    from pwbench.leaderboard.check import companion_problems
+    ``shuffled/``); ``seeds``: the same model's finished runs with other ``--seed`` values on one subset of
+    the clips (packaged under ``seeds/<K>/``); ``media``: make clip previews when the run saved its
+    predictions."""
+    from pwbench.leaderboard.check import companion_problems, seed_problems
 
     run_dir = RunDir(run_folder)
     run = run_dir.read_manifest()
@@ -164,6 +169,12 @@ def package(run_folder: str | Path, out: str | Path, authors: list[str], links: 
         if problems:
             raise PwbenchError(problems[0])
         _finished(companion, companion.read_manifest())
+    seed_runs = [RunDir(path) for path in seeds]
+    problems = seed_problems(run_dir, seed_runs)
+    if problems:
+        raise PwbenchError(problems[0])
+    for seed_run in seed_runs:
+        _finished(seed_run, seed_run.read_manifest())
     spec = run_dir.model_spec()
     entry = slug(name or f"{run.model}-{spec.get('variant', '')}-{run.horizon_name or run.horizon}")
     folder = Path(out) / run.task / entry
@@ -173,6 +184,9 @@ def package(run_folder: str | Path, out: str | Path, authors: list[str], links: 
         _copy_run(run_dir, run.clip_ids, folder)
         if shuffled is not None:
             _copy_run(companion, run.clip_ids, folder / SHUFFLED)
+        for seed_run in seed_runs:
+            manifest = seed_run.read_manifest()
+            _copy_run(seed_run, manifest.clip_ids, folder / SEEDS / str(manifest.seed))
         has_predictions = all((run_dir.predictions / f"{c}.npz").is_file() for c in run.clip_ids)
         if media and has_predictions:
             _media(run_dir, run, folder, progress)

@@ -4,7 +4,9 @@ Per horizon and camera group, one row per entry: mean and 95 % bootstrap CI of e
 region; a rank by External LPIPS with a bootstrap CI over clips (calibration and reported rows are
 not ranked; overlapping rank CIs are ties); paired columns on the same clips — *skill* (LPIPS minus
 copy-last's) and *action sensitivity* (PSNR with true minus with shuffled actions, where the entry
-carries its shuffled run); and a paired win-rate matrix. Per group, the drift summary: the area
+carries its shuffled run); *seed noise* (how much the ranking metric moves when only the model's
+sampling noise changes, where the entry carries seed runs) with the rows whose gap to the row ranked
+above is within it flagged; and a paired win-rate matrix. Per group, the drift summary: the area
 under the per-frame LPIPS curve and the first time the curve crosses each threshold.
 """
 
@@ -29,6 +31,7 @@ SKILL_KEY = "lpips_full"  # skill vs copy-last: the ranking metric
 SENSITIVITY_KEY = "psnr_full"  # action sensitivity: where a mean predictor's gap shows (docs/baselines)
 DRIFT_KEY = "lpips_full"
 DRIFT_THRESHOLDS = (0.1, 0.2, 0.3)  # LPIPS levels: "close", "visibly off", "lost" on droid-sim's scenes
+SEED_FLAG = 2.0  # a row is flagged when its gap to the row above is below this many seed-noise SDs of the gap
 WIN_ALPHA = 0.05  # a win-rate cell is marked when its Holm-corrected Wilcoxon p is below this
 
 
@@ -97,6 +100,41 @@ def _ranks(rows: list[dict], entries: dict[str, Entry], h: int) -> None:
     for i, row in enumerate(same):
         row["rank"], row["rank_ci"] = int(point[i]), cis[i]
         row["tied"] = any(j != i and cis[j][0] <= cis[i][1] and cis[i][0] <= cis[j][1] for j in range(len(same)))
+
+
+def seed_noise(entry: Entry, group: str, key: str, h: int) -> dict[str, Any] | None:
+    """The seed noise of the entry's mean (over all its clips) of one key, up-to-h, or None.
+
+    The main run and each seed run are seed samples on the seed runs' clip subset. Each clip's
+    variance over seeds (ddof 1) estimates how much that clip's score moves with the sampling noise
+    alone; clips draw their noise independently (``rollout.clip_seed``), so the noise of a mean over
+    the entry's N clips has variance mean(per-clip variance) / N. ``subset_means``: seed -> mean over
+    the subset (the figure)."""
+    if not entry.seeds or entry.records is None:
+        return None
+    subset = sorted(next(iter(entry.seeds.values())))
+    samples = {entry.seed: entry.records, **entry.seeds}
+    scores = np.stack([clip_scores(records, subset, group, key, h) for records in samples.values()])
+    with np.errstate(all="ignore"):
+        variance = np.nanvar(scores, axis=0, ddof=1)
+        sd = math.sqrt(float(np.nanmean(variance)) / len(entry.records)) if np.isfinite(variance).any() else math.nan
+        means = np.nanmean(scores, axis=1)
+    return {"sd": sd, "seeds": len(samples), "clips": len(subset), "n": len(entry.records),
+            "subset_means": {seed: float(m) for seed, m in zip(samples, means, strict=True)}}
+
+
+def _seed_flags(rows: list[dict]) -> None:
+    """Flag each ranked row whose gap to the row ranked just above is below SEED_FLAG seed-noise SDs
+    of that gap (the SDs of the two means combined; a row without seed runs counts as noiseless, so
+    a flag needs at least one of the two measured)."""
+    ranked = sorted((r for r in rows if r["rank"]), key=lambda r: r["rank"])
+    for above, row in zip(ranked, ranked[1:], strict=False):
+        sds = [r["seed_noise"]["sd"] for r in (above, row)
+               if r["seed_noise"] and np.isfinite(r["seed_noise"]["sd"])]
+        if not sds:
+            continue
+        gap = abs(row["scores"][RANK_BY[1]]["mean"] - above["scores"][RANK_BY[1]]["mean"])
+        row["within_seed_noise"] = gap < SEED_FLAG * math.sqrt(sum(sd * sd for sd in sds))
 
 
 def paired_rows(entries: list[Entry]) -> list[Entry]:
@@ -178,14 +216,18 @@ def task_tables(entries: list[Entry]) -> dict[str, Any]:
                              "skill": paired_difference(e.records, reference.records, group, SKILL_KEY, frames)
                              if comparable else None,
                              "sensitivity": paired_difference(e.records, e.shuffled, group, SENSITIVITY_KEY,
-                                                              frames) if e.shuffled else None})
+                                                              frames) if e.shuffled else None,
+                             "seed_noise": seed_noise(e, group, RANK_BY[1], frames) if e.seeds else None,
+                             "within_seed_noise": False})
             if group == RANK_BY[0]:
                 _ranks(rows, by_slug, frames)
-            else:  # the same rank (it is by External LPIPS) on the Wrist table
+                _seed_flags(rows)
+            else:  # the same rank and flags (they are by External LPIPS) on the Wrist table
                 for row in rows:
                     ext = next((r for r in tables[h].get(RANK_BY[0], []) if r["slug"] == row["slug"]), None)
                     if ext:
-                        row.update(rank=ext["rank"], rank_ci=ext["rank_ci"], tied=ext["tied"])
+                        row.update(rank=ext["rank"], rank_ci=ext["rank_ci"], tied=ext["tied"],
+                                   within_seed_noise=ext["within_seed_noise"])
             kind_order = {"model": 0, "calibration": 1, "reported": 2}
             rows.sort(key=lambda r: (kind_order[r["kind"]], r["rank"] or 10**6, r["model"]))
             tables[h][group] = rows

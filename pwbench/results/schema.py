@@ -103,7 +103,7 @@ class RunManifest(ResultFile):
     """``run.json``: what was run; written before any rollout, compared on resume."""
 
     SCHEMA: ClassVar[str] = RUN_SCHEMA
-    IDENTITY: ClassVar[tuple[str, ...]] = ("fingerprint", "model", "horizon", "actions", "model_options")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("fingerprint", "model", "horizon", "actions", "seed", "model_options")
 
     fingerprint: str
     model: str
@@ -115,6 +115,7 @@ class RunManifest(ResultFile):
     resolution: tuple[int, ...] | None = None
     regime: str = protocol.REGIME
     actions: str = "true"  # folders from before --actions ran true actions
+    seed: int = 0  # the run's noise draw (rollout.clip_seed); folders from before --seed drew seed 0
     model_options: dict[str, Any] | str = OPTIONS_NOT_RECORDED
     action_donors: dict[str, str] | None = None
     dataset: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""A small published site (copy-last, a stand-in model, a reported paper row) for the site tests."""
+"""A small published site (copy-last, a stand-in model with its shuffled-action and seed runs, a
+reported paper row) for the site tests."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def site(tiny_dataset, tmp_path_factory):
             if model == "darkened":  # its shuffled-action twin: the action-sensitivity column
                 assert main(["run", *common, "--out", str(base / "run-darkened-shuffled"), "--actions",
                              "shuffled"]) == 0
-                extra = ["--shuffled", str(base / "run-darkened-shuffled")]
+                seeds = [base / f"run-darkened-seed{k}" for k in (1, 2)]  # seed noise on a 2-clip subset
+                for k, seed_run in zip((1, 2), seeds, strict=True):
+                    assert main(["run", *common, "--out", str(seed_run), "--seed", str(k), "--clips", "2"]) == 0
+                extra = ["--shuffled", str(base / "run-darkened-shuffled"), "--seeds", *map(str, seeds)]
             assert main(["submit", str(run), "--out", str(base / "submissions"), "--author", XSS, "--quiet",
                          "--notes", XSS, "--link", "https://example.org", *extra]) == 0
     finally:

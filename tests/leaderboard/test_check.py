@@ -159,6 +159,46 @@ def test_media_must_belong_to_manifest_clips(with_companion):
     assert len(problems) == 2 and all("not a preview (.webm / .json) of a manifest clip" in p for p in problems)
 
 
+def test_seed_runs_are_packaged_under_their_seed_and_checked(with_companion):
+    files = Submission.read(with_companion / SUBMISSION_FILE).files
+    assert f"seeds/1/clips/{CLIP}.json" in files and "seeds/2/summary.json" in files
+    seed_run = json.loads((with_companion / "seeds/1/run.json").read_text())
+    assert seed_run["seed"] == 1 and len(seed_run["clips"]) == 2
+
+
+def test_a_seed_run_in_the_wrong_folder_or_reusing_a_seed_is_rejected(with_companion):
+    (with_companion / "seeds/2").rename(with_companion / "seeds/7")
+    resign(with_companion)
+    (problem,) = check_entry(with_companion)
+    assert problem.endswith("seeds/7/run.json: seed 2 in a folder named 7")
+    edit_json(with_companion / "seeds/7/run.json", lambda d: d.update(seed=1))
+    resign(with_companion)
+    (problem,) = check_entry(with_companion)
+    assert "seed 1 is already used by the main run or another seed run" in problem
+
+
+def test_a_seed_run_on_other_clips_or_of_another_model_is_rejected(with_companion):
+    edit_json(with_companion / "seeds/1/run.json", lambda d: d["clips"][0].update(start_frame=99))
+    resign(with_companion)
+    problems = check_entry(with_companion)
+    assert any("its clips are not a subset of the main run's" in p for p in problems)
+    shutil.copytree(with_companion / "seeds/2", with_companion / "seeds/1", dirs_exist_ok=True)
+    edit_json(with_companion / "seeds/1/run.json", lambda d: d.update(seed=1))
+    edit_json(with_companion / "seeds/1/model.json", lambda d: d.update(variant="other weights"))
+    resign(with_companion)
+    (problem,) = check_entry(with_companion)
+    assert "seeds/1/model.json: another model (options or weights) than the main run's" in problem
+
+
+def test_submit_refuses_a_shuffled_run_as_a_seed_run(site, tmp_path):
+    from pwbench.leaderboard.submission import package
+
+    with pytest.raises(Exception, match="a seed-noise run uses true actions"):
+        package(site.parent / "run-darkened", tmp_path, ["A. Tester"], seeds=[site.parent / "run-darkened-shuffled"],
+                media=False, progress=False)
+    assert not any(tmp_path.rglob(SUBMISSION_FILE))
+
+
 def test_submit_refuses_a_companion_with_true_actions(site, tmp_path):
     run = site.parent / "run-darkened"
     with pytest.raises(Exception, match="companion is a shuffled-action run"):

@@ -98,3 +98,47 @@ def test_a_preview_is_truth_prediction_difference_and_mask():
     assert (frames[:, :, :panel] == 100).all() and (frames[:, :, panel:2 * panel] == 110).all()
     assert (frames[:, :, 2 * panel:3 * panel] == 30).all()  # |110 - 100| x DIFF_GAIN
     assert frames[0, 0, 3 * panel, 0] > frames[0, -1, -1, 0]  # the mask is tinted, the rest dimmed
+
+
+def _record(clip_id: str, lpips: float, frames: int = 4):
+    from pwbench import protocol
+    from pwbench.results.schema import METRIC_KEYS, ClipRecord
+
+    metrics = {v: {k: (lpips if k == "lpips_full" else 0.5,) * frames for k in METRIC_KEYS} for v in protocol.VIEWS}
+    return ClipRecord(fingerprint="f", clip_id=clip_id, model="m", horizon=frames, status="ok", metrics=metrics,
+                      mask_coverage={v: (0.1,) * frames for v in protocol.VIEWS},
+                      excluded_frames={v: {k: 0 for k in METRIC_KEYS} for v in protocol.VIEWS})
+
+
+def test_seed_noise_is_the_per_clip_seed_variance_scaled_to_the_mean_over_all_clips():
+    import math
+
+    from pwbench.leaderboard.entries import Entry
+    from pwbench.leaderboard.tables import _seed_flags, seed_noise
+
+    main = {c: _record(c, v) for c, v in zip("abcd", (0.10, 0.20, 0.30, 0.40), strict=True)}
+    entry = Entry(folder=None, slug="m", sub=None, records=main, seed=0,
+                  seeds={1: {"a": _record("a", 0.12), "b": _record("b", 0.16)}})
+    noise = seed_noise(entry, "External", "lpips_full", 4)
+    # per-clip variances over the two seeds (ddof 1): a 0.02**2 / 2, b 0.04**2 / 2; mean over clips / 4 clips
+    assert math.isclose(noise["sd"], math.sqrt((0.02**2 / 2 + 0.04**2 / 2) / 2 / 4))
+    assert noise["seeds"] == 2 and noise["clips"] == 2 and noise["n"] == 4
+    assert math.isclose(noise["subset_means"][1], 0.14) and math.isclose(noise["subset_means"][0], 0.15)
+    rows = [{"rank": 1, "scores": {"lpips_full": {"mean": 0.20}}, "seed_noise": None, "within_seed_noise": False},
+            {"rank": 2, "scores": {"lpips_full": {"mean": 0.20 + 1.9 * noise["sd"]}}, "seed_noise": noise,
+             "within_seed_noise": False},
+            {"rank": 3, "scores": {"lpips_full": {"mean": 0.20 + 4.0 * noise["sd"]}}, "seed_noise": noise,
+             "within_seed_noise": False}]
+    _seed_flags(rows)
+    # 1.9 SD below the row ranked above (one noisy mean): flagged; the third is 2.1 SD below the second,
+    # but both are noisy, so its gap's SD is sqrt(2) SD: 2.1 / 1.41 < 2, flagged as well
+    assert [r["within_seed_noise"] for r in rows] == [False, True, True]
+    rows[2]["scores"]["lpips_full"]["mean"] = 0.20 + 1.9 * noise["sd"] + 3.0 * noise["sd"]
+    _seed_flags(rows)
+    assert [r["within_seed_noise"] for r in rows] == [False, True, False]
+
+
+def test_the_seed_noise_column_and_figure(site):
+    html = (site / "index.html").read_text()
+    assert "seed noise" in html and "3 seeds × 2 clips" in html
+    assert (site / "droid-sim-seeds.png").stat().st_size > 10_000
