@@ -57,6 +57,19 @@ class Estimate:
         return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
 
+def clip_scores(records: dict, clip_ids: Sequence[str], key: str, views: tuple[str, ...], sl: slice) -> np.ndarray:
+    """Per-clip :func:`clip_group_score` of one metric key from clip records (``.ok``, ``.metrics``),
+    NaN for a clip without an ok record: the vector every paired statistic starts from."""
+    out = []
+    for clip_id in clip_ids:
+        record = records.get(clip_id)
+        if record is None or not record.ok:
+            out.append(math.nan)
+            continue
+        out.append(clip_group_score({v: record.metrics[v][key] for v in views if v in record.metrics}, views, sl))
+    return np.array(out, dtype=np.float64)
+
+
 def bootstrap_mean(values: np.ndarray, samples: int = protocol.BOOTSTRAP_SAMPLES,
                    seed: int = protocol.BOOTSTRAP_SEED, level: float = protocol.CI_LEVEL) -> Estimate:
     """Mean over clips with a percentile bootstrap CI (seeded, so tables are reproducible)."""

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from pwbench import protocol
+from pwbench import protocol, stats
 from pwbench.leaderboard.entries import Entry
 from pwbench.results.schema import ClipRecord
-from pwbench.stats import clip_group_score, holm, paired_test, window
+from pwbench.stats import holm, paired_test, window
 
 REGIONS = protocol.REGIONS
 GROUPS = tuple(protocol.GROUPS)
@@ -50,13 +50,7 @@ def estimate(entry: Entry, h: str, group: str, key: str) -> dict[str, Any] | Non
 
 def clip_scores(records: dict[str, ClipRecord], clip_ids: list[str], group: str, key: str, h: int) -> np.ndarray:
     """Per-clip up-to-h scores of a group (NaN for a clip without a record)."""
-    views = protocol.GROUPS[group]
-    out = []
-    for c in clip_ids:
-        r = records.get(c)
-        out.append(clip_group_score({v: r.metrics[v][key] for v in views if v in r.metrics}, views,
-                                    window("up_to", h)) if r is not None and r.ok else math.nan)
-    return np.array(out, dtype=np.float64)
+    return stats.clip_scores(records, clip_ids, key, protocol.GROUPS[group], window("up_to", h))
 
 
 def _bootstrap(diff: np.ndarray) -> dict[str, float] | None:

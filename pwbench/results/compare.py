@@ -8,29 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from pwbench import protocol
 from pwbench.errors import RunMismatch
 from pwbench.results.run_dir import RunDir
-from pwbench.results.schema import ClipRecord
 from pwbench.results.summary import view_sets
-from pwbench.stats import clip_group_score, holm, paired_test, window
+from pwbench.stats import clip_scores, holm, paired_test, window
 
 COMPARED_KEYS = ("psnr_full", "ssim_full", "lpips_full", "psnr_masked", "ssim_masked", "lpips_masked")
-
-
-def _clip_scores(records: dict[str, ClipRecord], clip_ids: list[str], key: str, views: tuple[str, ...],
-                 sl: slice) -> np.ndarray:
-    out = []
-    for clip_id in clip_ids:
-        record = records.get(clip_id)
-        if record is None or not record.ok:
-            out.append(np.nan)
-            continue
-        per_view = {v: record.metrics[v][key] for v in views if v in record.metrics}
-        out.append(clip_group_score(per_view, views, sl))
-    return np.array(out)
 
 
 def compare(a: RunDir, b: RunDir, kind: str = "up_to") -> dict[str, Any]:
@@ -50,8 +34,8 @@ def compare(a: RunDir, b: RunDir, kind: str = "up_to") -> dict[str, Any]:
                 continue
             for key in COMPARED_KEYS:
                 metric = key.split("_")[0]
-                sa = _clip_scores(records_a, clip_ids, key, members, window(kind, h))
-                sb = _clip_scores(records_b, clip_ids, key, members, window(kind, h))
+                sa = clip_scores(records_a, clip_ids, key, members, window(kind, h))
+                sb = clip_scores(records_b, clip_ids, key, members, window(kind, h))
                 result = paired_test(sa, sb, protocol.HIGHER_IS_BETTER[metric])
                 rows.append({"horizon": name, "group": group, "key": key, **result.as_dict()})
     for row, adjusted in zip(rows, holm([r["wilcoxon_p"] for r in rows]), strict=True):
