@@ -3,6 +3,7 @@ the old file or the new one, never half of one, which is what makes resume safe.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -55,6 +56,15 @@ def remove_orphans(folder: str | Path) -> list[Path]:
     for path in orphans:
         path.unlink(missing_ok=True)
     return orphans
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (weights and videos can be large)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def dumps_json(obj: Any) -> str:

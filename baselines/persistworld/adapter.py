@@ -10,11 +10,13 @@ keys found).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
 from baselines.ctrl_world.checkpoint import WeightsMissing
 from baselines.ctrl_world.rl import branchable
+from pwbench.io import sha256_file
 from pwbench.models.base import WorldModel
 from pwbench.protocol import TaskSpec
 from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
@@ -39,6 +41,22 @@ def _adapter_folder(task: TaskSpec, weights: str | None) -> Path:
                                  f"with internet: `huggingface-cli download {RELEASED_REPO}`, or pass "
                                  "--option adapters=PATH") from err
     return SHIPPED / task.name
+
+
+def _source(task: TaskSpec, weights: str | None) -> str:
+    """Where the adapters came from, as model.json records it: never a machine's absolute path for
+    the shipped or released ones (a run elsewhere must record the same model)."""
+    if weights:
+        return weights
+    return RELEASED_REPO if task.name == "droid" else "shipped"
+
+
+def _digest(folder: Path) -> str:
+    """sha256 (first 16 hex digits) over the folder's weight files: the adapters' identity."""
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        h.update(f"{path.name}:{sha256_file(path)}".encode())
+    return h.hexdigest()[:16]
 
 
 def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, base: str | None = None,
@@ -72,7 +90,8 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
     merge_lora(world.module)  # inference only: the merged model runs at the base model's cost
     world.module.eval()
     model = world.adapter
-    extra = dict(model.spec.extra) | {"adapters": str(folder), "lora_rank": rank, "rl_steps": meta.get("steps"),
+    extra = dict(model.spec.extra) | {"adapters": _source(task, adapters), "adapters_sha256": _digest(folder),
+                                      "lora_rank": rank, "rl_steps": meta.get("steps"),
                                       "base_train_steps": base_facts.get("train_steps")}
     model.spec = replace(model.spec, name="persistworld", extra=extra,
                          num_parameters=sum(p.numel() for p in world.module.parameters()),

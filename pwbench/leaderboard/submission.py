@@ -20,7 +20,6 @@ run files, never ranked with harness-produced rows.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 
 from pwbench import __version__
 from pwbench.errors import PwbenchError
+from pwbench.io import sha256_file as sha256
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import ResultFile, SchemaError
 
@@ -86,14 +86,6 @@ class Submission(ResultFile):
         from pwbench.io import atomic_write_bytes
 
         atomic_write_bytes(path, yaml.safe_dump(self.to_json(), sort_keys=True, allow_unicode=True).encode())
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def entry_files(folder: Path) -> list[str]:

@@ -75,3 +75,13 @@ def test_a_peft_layout_is_accepted(fresh_adapters, tmp_path):
     assert meta["peft_config"]["r"] == 4
     model = build(TASK, adapters=str(tmp_path), num_steps=1)
     assert model.spec.extra["lora_rank"] == 4
+
+
+def test_model_json_names_the_shipped_adapters_and_their_hash_not_a_machine_path(fresh_adapters):
+    """Two machines running the shipped model must record the same model (a shuffled or seed run
+    made elsewhere is checked against the entry's model.json)."""
+    shipped = build(TASK, num_steps=1).spec.extra
+    assert shipped["adapters"] == "shipped" and len(shipped["adapters_sha256"]) == 16
+    folder, _, _ = fresh_adapters
+    given = build(TASK, adapters=str(folder), num_steps=1).spec.extra
+    assert given["adapters"] == str(folder) and given["adapters_sha256"] != shipped["adapters_sha256"]
