@@ -132,7 +132,8 @@ def _posttrain(args: argparse.Namespace, rank) -> int:
     episodes = []
     for turn in (True, False):  # the main rank decodes and caches first; the others then read its cache
         if rank.is_main == turn:
-            episodes = load_episodes(data, out / "cache", tuple(task.resolution), args.max_episodes)
+            episodes = load_episodes(data, out / "cache", tuple(task.resolution), args.max_episodes,
+                                     progress=not args.quiet)
         dist.barrier()
     train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
     episodes = [e for e in episodes if e.index in set(train_ids)]

@@ -112,8 +112,11 @@ def plot_masked_vs_full(entries: list[Entry], horizon: str, path: Path, group: s
 
 
 def plot_seed_noise(entries: list[Entry], path: Path, group: str = RANK_BY[0], key: str = RANK_BY[1]) -> bool:
-    """One line per seed per entry with seed runs: the mean of ``key`` over the seed subset, up-to-h,
-    at every horizon of the grid the runs cover. The spread of one model's lines is its seed noise."""
+    """Left: one line per seed per entry with seed runs, the mean of ``key`` over the seed subset,
+    up-to-h, at every grid horizon the runs cover. Right: the same lines minus the entry's mean over
+    its seeds (the spread the left panel's scale hides), with each entry's ±2 SD band for a mean over
+    the subset's clips (the lines' own scale; the table's SD is for the mean over all N clips, the
+    subset's divided by sqrt(N / subset))."""
     plt = _pyplot()
 
     with_seeds = [e for e in paired_rows(entries) if e.seeds]
@@ -121,19 +124,27 @@ def plot_seed_noise(entries: list[Entry], path: Path, group: str = RANK_BY[0], k
         return False
     longest = min(min(r.horizon for r in e.records.values()) for e in with_seeds)
     grid = [(name, frames) for name, frames in protocol.HORIZON_GRID.items() if frames <= longest]
-    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    t = np.array([frames / protocol.FPS for _, frames in grid])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     for i, e in enumerate(with_seeds):
         per_h = [seed_noise(e, group, key, frames) for _, frames in grid]
         seeds = list(per_h[0]["subset_means"])
+        lines = np.array([[n["subset_means"][seed] for n in per_h] for seed in seeds])  # (seeds, horizons)
+        sd = np.array([n["sd"] * np.sqrt(n["n"] / n["clips"]) for n in per_h])  # of a subset mean
         colour = f"C{i}"
-        for j, seed in enumerate(seeds):
-            ax.plot([frames / protocol.FPS for _, frames in grid], [n["subset_means"][seed] for n in per_h],
-                    color=colour, lw=1.0, alpha=0.8, marker="o", ms=3,
-                    label=f"{_label(e)}: {len(seeds)} seeds x {per_h[0]['clips']} clips" if j == 0 else None)
-    ax.set_xticks([frames / protocol.FPS for _, frames in grid], [name for name, _ in grid])
-    ax.set_xlabel("horizon (up-to-h)")
-    ax.set_ylabel(f"{group} {key.replace('_', ' ')}")
-    ax.set_title("seed noise: one line per seed (mean over the seed subset's clips)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        for j, line in enumerate(lines):
+            label = f"{_label(e)}: {len(seeds)} seeds x {per_h[0]['clips']} clips" if j == 0 else None
+            left.plot(t, line, color=colour, lw=1.0, alpha=0.8, marker="o", ms=3, label=label)
+            right.plot(t, line - lines.mean(axis=0), color=colour, lw=1.0, alpha=0.8, marker="o", ms=3)
+        right.fill_between(t, -2 * sd, 2 * sd, color=colour, alpha=0.12, lw=0,
+                           label=f"{_label(e)}: ±2 SD of a {per_h[0]['clips']}-clip mean")
+    for ax in (left, right):
+        ax.set_xticks(t, [name for name, _ in grid])
+        ax.set_xlabel("horizon (up-to-h)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    left.set_ylabel(f"{group} {key.replace('_', ' ')}")
+    left.set_title("one line per seed (mean over the seed subset's clips)", fontsize=9)
+    right.axhline(0, color="#999", lw=0.6)
+    right.set_title("each seed minus the model's mean over seeds", fontsize=9)
     return _save(fig, path)
