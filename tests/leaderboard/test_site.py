@@ -140,5 +140,5 @@ def test_seed_noise_is_the_per_clip_seed_variance_scaled_to_the_mean_over_all_cl
 
 def test_the_seed_noise_column_and_figure(site):
     html = (site / "index.html").read_text()
-    assert "seed noise" in html and "3 seeds × 2 clips" in html
+    assert "seed noise" in html and 'title="3 seeds × 2 clips"' in html
     assert (site / "droid-sim-seeds.png").stat().st_size > 10_000
