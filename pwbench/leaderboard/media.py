@@ -43,10 +43,13 @@ def preview_frames(clip: Clip, frames: dict[str, np.ndarray], horizon: int) -> n
 
 
 def write_webm(frames: np.ndarray, path: Path, fps: int = protocol.FPS) -> None:
+    """VP8 WebM of (T, h, w, 3) uint8 frames. ``fflags=+bitexact`` keeps the muxer from writing a
+    random segment UID and the library version, so the same frames give the same bytes: a
+    re-packaged entry does not change its previews (nor their hashes, nor the repository)."""
     import av
 
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="webm") as container:
+    with av.open(buffer, mode="w", format="webm", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream("libvpx", rate=fps)
         stream.width, stream.height = frames.shape[2] - frames.shape[2] % 2, frames.shape[1] - frames.shape[1] % 2
         stream.pix_fmt = "yuv420p"

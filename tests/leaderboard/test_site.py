@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 XSS = "<script>alert(1)</script>"  # what tests/leaderboard/conftest.py submits as author and notes
@@ -142,3 +143,12 @@ def test_the_seed_noise_column_and_figure(site):
     html = (site / "index.html").read_text()
     assert "seed noise" in html and 'title="3 seeds × 2 clips"' in html
     assert (site / "droid-sim-seeds.png").stat().st_size > 10_000
+
+
+def test_a_preview_video_is_byte_identical_when_made_again(tmp_path):
+    from pwbench.leaderboard.media import write_webm
+
+    frames = np.random.default_rng(0).integers(0, 256, (6, 48, 64, 3), dtype=np.uint8)
+    write_webm(frames, tmp_path / "a.webm")
+    write_webm(frames, tmp_path / "b.webm")
+    assert (tmp_path / "a.webm").read_bytes() == (tmp_path / "b.webm").read_bytes()
