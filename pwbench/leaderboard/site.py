@@ -118,6 +118,7 @@ class Site:
         from leaderboard import ASSETS, TEMPLATES
 
         self.out = out
+        self._infos: dict[Path, dict] = {}
         for sub in ("models", "clips", "media"):
             (out / sub).mkdir(parents=True, exist_ok=True)
         shutil.copytree(ASSETS, out / "assets", dirs_exist_ok=True)
@@ -174,10 +175,14 @@ class Site:
                     per_horizon=per_horizon, drift=drift, clips=clips)
 
     def _clip_info(self, e: Entry, clip_id: str) -> dict | None:
+        """The clip's action trajectory (media JSON), read once per build: the entry's page and the
+        cross-model page both show it."""
         path = e.media.get(clip_id)
         if path is None or not path.with_suffix(".json").is_file():
             return None
-        return json.loads(path.with_suffix(".json").read_text())
+        if path not in self._infos:
+            self._infos[path] = json.loads(path.with_suffix(".json").read_text())
+        return self._infos[path]
 
     @staticmethod
     def _scores(e: Entry, clip_id: str) -> dict[str, dict[str, float | None]]:
