@@ -14,7 +14,7 @@ from pathlib import Path
 from pwbench.leaderboard.check import check_entry, find_entries, official_fingerprints
 from pwbench.leaderboard.submission import MEDIA, SEEDS, SHUFFLED, SUBMISSION_FILE, Submission, slug
 from pwbench.results.run_dir import RunDir
-from pwbench.results.schema import ClipRecord, Summary
+from pwbench.results.schema import ClipRecord, RunManifest, Summary
 
 CALIBRATION = ("copy-last", "oracle")
 
@@ -43,9 +43,11 @@ class Entry:
         return self.records is not None
 
 
-def _read_records(folder: Path) -> dict[str, ClipRecord]:
+def _read_run(folder: Path) -> tuple[RunManifest, dict[str, ClipRecord]]:
+    """A run folder's manifest and its clips' records (the manifest read once)."""
     run_dir = RunDir(folder)
-    return run_dir.records(run_dir.read_manifest().clip_ids)
+    run = run_dir.read_manifest()
+    return run, run_dir.records(run.clip_ids)
 
 
 def load(path: str | Path, official_only: bool = True) -> tuple[list[Entry], list[dict[str, str]]]:
@@ -74,12 +76,12 @@ def load(path: str | Path, official_only: bool = True) -> tuple[list[Entry], lis
         entry = Entry(folder, name, sub)
         if sub.tier != "reported":
             entry.summary = Summary.read(folder / "summary.json")
-            entry.records = _read_records(folder)
-            entry.seed = RunDir(folder).read_manifest().seed
-            entry.seeds = {int(p.name): _read_records(p) for p in sorted((folder / SEEDS).glob("*"))
+            run, entry.records = _read_run(folder)
+            entry.seed = run.seed
+            entry.seeds = {int(p.name): _read_run(p)[1] for p in sorted((folder / SEEDS).glob("*"))
                            if (p / "run.json").is_file()}
             if (folder / SHUFFLED / "run.json").is_file():
-                entry.shuffled = _read_records(folder / SHUFFLED)
+                entry.shuffled = _read_run(folder / SHUFFLED)[1]
             entry.media = {p.stem: p for p in sorted((folder / MEDIA).glob("*.webm"))}
         entries.append(entry)
     return entries, excluded

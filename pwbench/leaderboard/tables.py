@@ -211,7 +211,7 @@ def task_tables(entries: list[Entry]) -> dict[str, Any]:
                              if comparable else None,
                              "sensitivity": paired_difference(e.records, e.shuffled, group, SENSITIVITY_KEY,
                                                               frames) if e.shuffled else None,
-                             "seed_noise": seed_noise(e, group, RANK_BY[1], frames) if e.seeds else None,
+                             "seed_noise": seed_noise(e, group, RANK_BY[1], frames),
                              "within_seed_noise": False})
             if group == RANK_BY[0]:
                 _ranks(rows, by_slug, frames)
