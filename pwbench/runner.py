@@ -10,8 +10,8 @@ from typing import Any
 from tqdm import tqdm
 
 from pwbench import dist, protocol
-from pwbench.data.evalset import EvalSet, select_clips
-from pwbench.data.tasks import get_task, open_dataset
+from pwbench.data.evalset import EvalSet, eval_manifest
+from pwbench.data.tasks import get_task
 from pwbench.errors import PwbenchError, RunMismatch
 from pwbench.models import build as build_model
 from pwbench.models import resolve_options
@@ -88,8 +88,9 @@ class RunConfig:
 
 
 def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
-    dataset, revision = open_dataset(task, config.data, config.revision)
-    manifest = select_clips(task, dataset, revision)
+    """The run's eval set: the rule's clips for the run's horizon, checked against (or pinned
+    as) the dataset's manifest (pwbench.data.pinned), then cut to --episodes / --clips."""
+    dataset, manifest, pin = eval_manifest(task, config.data, config.revision, config.frames)
     wanted = config.episode_range()
     if wanted is not None:
         manifest["clips"] = [c for c in manifest["clips"] if c["episode_index"] in wanted]
@@ -97,7 +98,7 @@ def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
             raise PwbenchError(f"--episodes {config.episodes}: no eligible episode of {task.name} in that range")
     if config.clips is not None:
         manifest["clips"] = manifest["clips"][: config.clips]
-    return EvalSet(task, manifest, evalset_cache(task.name), dataset)
+    return EvalSet(task, manifest, evalset_cache(task.name), dataset, pin)
 
 
 def evalset_of_run(run: RunManifest, config: RunConfig, where: str) -> EvalSet:
@@ -186,7 +187,7 @@ def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
         seed=config.seed,
         model_options=model_options,  # resolved: every declared option, defaults included
         action_donors=action_donors(evalset.clip_ids, evalset.fingerprint) if config.actions == "shuffled" else None,
-        dataset={k: evalset.manifest[k] for k in ("dataset_id", "revision")},
+        dataset={k: evalset.manifest[k] for k in ("dataset_id", "revision", "source") if k in evalset.manifest},
         masks="available" if evalset.has_masks else "unavailable",
         clips=tuple(ClipEntry(**c) for c in evalset.manifest["clips"]),
         config=asdict(config),

@@ -149,11 +149,12 @@ def test_failed_clips_are_recorded_and_the_run_goes_on(tiny_dataset, tmp_path, m
     assert "ep000001-s008" in capsys.readouterr().out
 
 
-def test_too_short_episode_fails_its_clip(tiny_dataset, tmp_path):
+def test_episodes_too_short_for_the_horizon_are_not_eligible(tiny_dataset, tmp_path, capsys):
+    """The eval-set rule takes only episodes with s0 + the run's horizon: 67 frames hold 11 s, not 12 s."""
     out = tmp_path / "long"
     assert run_cli("run", "--model", "copy-last", "--data", tiny_dataset, "--out", out, "--quiet",
-                   "--horizon", "12s") == 3
-    assert all("too short for the horizon" in f["error"] for f in summary(out)["failures"])
+                   "--horizon", "12s") == 2
+    assert "no episode has the 69 frames at 5 Hz" in capsys.readouterr().err and not out.exists()
 
 
 SLOW_RUN = """

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(--data a train split); the clip list is part of the fingerprint")
     p.add_argument("--out", default=None, help="run folder (default runs/<task>-<model>-<horizon>)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--data", default=None, help="local dataset folder (LeRobot v2.1 layout)")
+    p.add_argument("--data", default=None, help="local dataset folder (LeRobot v2.1 / v3.0 or "
+                   "Ctrl-World's processed layout) or hf:REPO (a Hub dataset)")
     p.add_argument("--revision", default=None, help="dataset revision to record / fetch")
     p.add_argument("--actions", default="true", choices=protocol.ACTION_REGIMES,
                    help="true: each clip's own actions; shuffled: another clip's (action sensitivity, "

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pwbench import protocol
-from pwbench.data.lerobot import Episode, LeRobotFolder
+from pwbench.data.episode import Episode, EpisodeSource
 from pwbench.errors import DatasetError
 from pwbench.io import atomic_write_bytes, atomic_write_json
 
@@ -58,14 +58,28 @@ def clip_id_for(episode_index: int, start_frame: int) -> str:
     return f"ep{episode_index:06d}-s{start_frame:03d}"
 
 
-def select_clips(task: protocol.TaskSpec, dataset: LeRobotFolder, revision: str,
-                 min_future: int = MAX_GRID_FRAMES) -> dict:
-    """The clip manifest for a task: a fixed, documented rule (docs/protocol.md).
+# The eval-set rules, versioned: a change to a rule is a new name here (and in docs/protocol.md).
+RULES = {
+    "droid-sim": "droid-sim-all-v1",  # every episode of the split, in index order
+    "droid": "droid-val-v1",  # validation episodes, sha256("pwbench/droid/v1:<index>") order, first 256
+}
+CLIP_ORDER_SALT = "pwbench/droid/v1"
 
-    droid-sim: every episode of the shipped eval split. droid: validation episodes
-    (episode_index % 100 == 99). Both start at s0 = task.start_frame and need at least
-    ``min_future`` frames after it; when a task caps the clip count, episodes are taken in the
-    order of sha256(episode index), a stable shuffle that does not depend on folder listing.
+
+def clip_order_key(episode_index: int) -> str:
+    """The stable shuffle of capped eval sets: independent of folder listing and of the layout."""
+    return hashlib.sha256(f"{CLIP_ORDER_SALT}:{episode_index}".encode()).hexdigest()
+
+
+def select_clips(task: protocol.TaskSpec, dataset: EpisodeSource, revision: str,
+                 min_future: int = MAX_GRID_FRAMES) -> dict:
+    """The clip manifest for a task: a fixed, documented rule (docs/protocol.md, ``RULES``).
+
+    droid-sim: every episode of the split. droid: validation episodes (episode_index % 100 ==
+    99). An episode is eligible when it has s0 = ``task.start_frame`` plus ``min_future`` frames
+    (the run's horizon) and every view's video is present (a local folder: the files exist; a
+    Hub dataset: its metadata lists them, the download checks the rest). When a task caps the
+    clip count, eligible episodes are taken in ``clip_order_key`` order.
     """
     s0 = task.start_frame
     indices = dataset.episode_indices
@@ -74,25 +88,55 @@ def select_clips(task: protocol.TaskSpec, dataset: LeRobotFolder, revision: str,
         if not indices:
             raise DatasetError(f"{dataset.root}: no validation episode (the droid eval set is the episodes whose "
                                "index ends in 99); this folder holds none of them")
-    eligible = [i for i in indices if dataset.length_5hz(i) >= s0 + 1 + min_future]
+    need = s0 + 1 + min_future
+    candidates = [i for i in indices if dataset.length_5hz(i) >= need]
     if task.num_clips is not None:
-        eligible = sorted(eligible, key=lambda i: hashlib.sha256(str(i).encode()).hexdigest())
-        eligible = sorted(eligible[: task.num_clips])
+        candidates = sorted(candidates, key=clip_order_key)
+    eligible = []
+    for i in candidates:
+        if dataset.remote is not None or dataset.files_present(i, task.views):
+            eligible.append(i)
+            if task.num_clips is not None and len(eligible) == task.num_clips:
+                break
     if not eligible:
-        raise DatasetError(f"{dataset.root}: no episode has the {s0 + 1 + min_future} frames at "
-                           f"{protocol.FPS} Hz that a clip of task {task.name} needs")
+        raise DatasetError(f"{dataset.root}: no episode has the {need} frames at {protocol.FPS} Hz and all "
+                           f"{len(task.views)} videos that a clip of task {task.name} needs")
     clips = [{"clip_id": clip_id_for(i, s0), "episode_index": i, "start_frame": s0,
-              "frames_available": dataset.length_5hz(i)} for i in eligible]
-    masks = "available" if dataset.info.get("pwbench_masks") else "unavailable"
-    return {"task": task.name, "dataset_id": task.dataset_id, "revision": revision, "masks": masks, "clips": clips}
+              "frames_available": dataset.length_5hz(i)} for i in sorted(eligible)]
+    masks = "available" if dataset.has_masks else "unavailable"
+    return {"task": task.name, "dataset_id": dataset.dataset_id, "revision": revision, "masks": masks,
+            "clips": clips, "rule": RULES.get(task.name, RULES["droid-sim"]), "min_future": min_future,
+            "source": dataset.describe()}
+
+
+def eval_manifest(task: protocol.TaskSpec, data: str | Path | None, revision: str | None,
+                  min_future: int) -> tuple[EpisodeSource, dict, Path | None]:
+    """Open a task's dataset and choose its clips for a horizon of ``min_future`` frames, checked
+    against the dataset's pinned manifest (written on first use; pwbench.data.pinned).
+
+    Returns the dataset, the manifest and the pinned manifest's path (None for the shipped split)."""
+    from pwbench.data.pinned import check_or_write, pin_path, read_pin
+    from pwbench.data.tasks import HUB_PREFIX, open_dataset
+
+    pin = pin_path(task, data, min_future)
+    pinned = read_pin(pin)
+    on_hub = data is None or str(data).startswith(HUB_PREFIX)
+    if pinned is not None and revision is None and on_hub:
+        revision = pinned["revision"]  # the Hub may have moved on: read the pinned commit
+    dataset, revision = open_dataset(task, data, revision)
+    manifest = select_clips(task, dataset, revision, min_future=min_future)
+    if pin is not None:
+        check_or_write(pin, manifest, dataset)
+    return dataset, manifest, pin
 
 
 class EvalSet:
     """A prepared eval set: manifest + cached clips, in ``cache_dir/<manifest digest>/``."""
 
     def __init__(self, task: protocol.TaskSpec, manifest: dict, cache_dir: Path,
-                 dataset: LeRobotFolder | None) -> None:
+                 dataset: EpisodeSource | None, pin: Path | None = None) -> None:
         self.task = task
+        self.pin = pin  # the pinned manifest (pwbench.data.pinned) its decoded frames are checked against
         self.manifest = manifest
         self.fingerprint = protocol.fingerprint(task, manifest)
         self.dir = Path(cache_dir) / self.fingerprint[:16]
@@ -131,6 +175,10 @@ class EvalSet:
         """Decode and cache every clip that is not cached yet (or cached too short). A clip whose
         episode cannot be read is remembered (``unreadable``) and fails alone when loaded."""
         todo = [cid for cid in self.clip_ids if not self._cached_enough(cid, horizon)]
+        if todo and self.dataset is not None:  # a Hub dataset downloads what is not cached yet
+            from pwbench.data.hub import fetch_episodes
+
+            fetch_episodes(self.dataset, sorted({self._entry(c)["episode_index"] for c in todo}), self.task.views)
         for clip_id in tqdm(todo, desc="prepare eval set", unit="clip", disable=not progress or not todo):
             try:
                 self._cache(clip_id, horizon)
@@ -156,6 +204,10 @@ class EvalSet:
         entry = self._entry(clip_id)
         frames = min(entry["frames_available"], entry["start_frame"] + 1 + max(horizon, MAX_GRID_FRAMES))
         ep = self.dataset.load_episode(entry["episode_index"], self.task.resolution, frames, self.task.views)
+        if self.pin is not None:
+            from pwbench.data.pinned import check_frames, frames_digest
+
+            check_frames(self.pin, clip_id, frames_digest(ep.frames, self.task.views), frames)
         arrays = {"state": ep.state, "joints": ep.joints,
                   "instruction": np.array(ep.instruction)}
         for view in self.task.views:

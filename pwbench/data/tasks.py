@@ -2,24 +2,30 @@
 
 * ``droid-sim``: the eval split shipped inside the package; its revision is the content digest
   recorded in ``droid_sim/eval.sha256.json``, so regenerated data is a different revision.
-* ``droid``: a local folder in the v2.1 layout (``--data DIR``), or the Hugging Face Hub
-  (``cadene/droid_1.0.1``), fetching only the episodes the manifest needs.
+* ``droid``: the Hugging Face Hub (``cadene/droid_1.0.1`` by default, or ``--data hf:REPO``, e.g.
+  ``hf:lerobot/droid_1.0.1``), fetching only what the eval set needs, at a pinned commit.
+* any task: ``--data DIR``, a local folder in any layout :mod:`pwbench.data.sources` reads; its
+  dataset id is ``local:<layout>`` and its revision a digest of its files (``local_revision``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
 
 from pwbench import protocol
+from pwbench.data.episode import EpisodeSource
 from pwbench.data.lerobot import LeRobotFolder
+from pwbench.data.sources import local_revision, open_folder
 from pwbench.errors import DatasetError, PwbenchError
+
+__all__ = ["get_task", "local_revision", "open_dataset", "HUB_PREFIX"]
 
 SIM_DIR = Path(str(resources.files("pwbench.data"))) / "droid_sim"
 SIM_EVAL_DIR = SIM_DIR / "eval"
 SIM_EVAL_DIGEST = SIM_DIR / "eval.sha256.json"
+HUB_PREFIX = "hf:"  # --data hf:owner/name reads a Hub dataset
 
 
 def get_task(name: str) -> protocol.TaskSpec:
@@ -30,29 +36,9 @@ def get_task(name: str) -> protocol.TaskSpec:
     return protocol.TASKS[name]
 
 
-def local_revision(root: Path) -> str:
-    """A revision for a local folder: digest of its metadata files' content and of every data,
-    video and mask file's name, size and modification time.
-
-    Replacing a video or a table therefore gives a new revision (so a new fingerprint and a new
-    frame cache) without reading gigabytes; copying a folder without keeping modification times
-    does too, which only costs a re-decode. Name a revision yourself with ``--revision``."""
-    h = hashlib.sha256()
-    for rel in ("meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl"):
-        path = root / rel
-        if path.is_file():
-            h.update(rel.encode() + b"\0" + path.read_bytes())
-    for folder in ("data", "videos", "masks"):
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                st = path.stat()
-                h.update(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return "local-" + h.hexdigest()[:16]
-
-
 def open_dataset(task: protocol.TaskSpec, data: str | Path | None,
-                 revision: str | None = None) -> tuple[LeRobotFolder, str]:
-    """The dataset folder for a task and its revision string."""
+                 revision: str | None = None) -> tuple[EpisodeSource, str]:
+    """The dataset for a task and its revision string."""
     if task.name == "droid-sim" and data is None:
         if not (SIM_EVAL_DIR / "meta" / "info.json").is_file():
             raise DatasetError(f"the shipped droid-sim eval split is missing from {SIM_EVAL_DIR}; "
@@ -60,15 +46,16 @@ def open_dataset(task: protocol.TaskSpec, data: str | Path | None,
         if revision is None:
             revision = (f"sha256-{json.loads(SIM_EVAL_DIGEST.read_text())['overall']}"
                         if SIM_EVAL_DIGEST.is_file() else local_revision(SIM_EVAL_DIR))
-        return LeRobotFolder(SIM_EVAL_DIR), revision
-    if data is not None:
-        root = Path(data)
-        if not root.is_dir():
-            raise DatasetError(f"--data {root}: no such folder")
-        return LeRobotFolder(root), revision or local_revision(root)
-    if task.name == "droid":
-        from pwbench.data.hub import fetch_droid_eval
+        source = LeRobotFolder(SIM_EVAL_DIR, dataset_id=task.dataset_id)
+        source.shipped = True
+        return source, revision
+    repo = str(data)[len(HUB_PREFIX):] if data is not None and str(data).startswith(HUB_PREFIX) else None
+    if data is not None and repo is None:
+        source = open_folder(data)
+        return source, revision or local_revision(source.root)
+    if repo is not None or task.name == "droid":
+        from pwbench.data.hub import open_hub
 
-        root, rev = fetch_droid_eval(task, revision)
-        return LeRobotFolder(root), rev
+        source = open_hub(repo or task.dataset_id, revision)
+        return source, source.remote.commit
     raise DatasetError(f"task {task.name} needs --data DIR")

@@ -1,0 +1,69 @@
+"""Which layout a local folder is in, and the revision of a local folder.
+
+=====================  ==================================  =============================
+layout                 what marks it                       reader
+=====================  ==================================  =============================
+``lerobot-v2.1``       ``meta/info.json``, version v2.x    :class:`~pwbench.data.lerobot.LeRobotFolder`
+``lerobot-v3.0``       ``meta/info.json``, version v3.x    :class:`~pwbench.data.lerobot_v3.LeRobotV3Folder`
+``ctrl-world``         ``annotation/`` + ``videos/``        :class:`~pwbench.data.ctrl_world_layout.CtrlWorldFolder`
+=====================  ==================================  =============================
+
+A local folder's dataset id is ``local:<layout>``: pwbench cannot know which Hub dataset a
+folder was copied from, so it never claims one (a folder of DROID and a folder of anything
+else are both "local"); the revision (below) tells two folders apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pwbench.data.ctrl_world_layout import CtrlWorldFolder, is_ctrl_world_folder
+from pwbench.data.episode import EpisodeSource
+from pwbench.errors import DatasetError
+
+LAYOUTS = ("lerobot-v2.1", "lerobot-v3.0", "ctrl-world")
+# metadata read whole into the revision; everything in these folders counts by name, size, mtime
+_META_CONTENT = ("meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl")
+_STAT_FOLDERS = ("meta/episodes", "data", "videos", "masks", "annotation")
+
+
+def open_folder(root: str | Path, dataset_id: str | None = None) -> EpisodeSource:
+    """The reader for a local dataset folder, by its layout (see the module docstring)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"--data {root}: no such folder")
+    if (root / "meta" / "info.json").is_file():
+        from pwbench.data.lerobot import LeRobotFolder, read_info
+
+        version = str(read_info(root).get("codebase_version", ""))
+        if version.startswith("v3"):
+            from pwbench.data.lerobot_v3 import LeRobotV3Folder
+
+            return LeRobotV3Folder(root, dataset_id)
+        return LeRobotFolder(root, dataset_id)
+    if is_ctrl_world_folder(root):
+        return CtrlWorldFolder(root, dataset_id)
+    raise DatasetError(f"{root}: not a dataset folder pwbench can read: expected meta/info.json (LeRobot v2.1 "
+                       "or v3.0) or annotation/ + videos/ (Ctrl-World's processed layout)")
+
+
+def local_revision(root: Path) -> str:
+    """A revision for a local folder: digest of its small metadata files' content and of every
+    data, video, mask and annotation file's name, size and modification time.
+
+    Replacing a video or a table therefore gives a new revision (so a new fingerprint and a new
+    frame cache) without reading gigabytes; copying a folder without keeping modification times
+    does too, which only costs a re-decode. Name a revision yourself with ``--revision``."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for rel in _META_CONTENT:
+        path = root / rel
+        if path.is_file():
+            h.update(rel.encode() + b"\0" + path.read_bytes())
+    for folder in _STAT_FOLDERS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                st = path.stat()
+                h.update(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return "local-" + h.hexdigest()[:16]
