@@ -116,12 +116,11 @@ def eval_manifest(task: protocol.TaskSpec, data: str | Path | None, revision: st
 
     Returns the dataset, the manifest and the pinned manifest's path (None for the shipped split)."""
     from pwbench.data.pinned import check_or_write, pin_path, read_pin
-    from pwbench.data.tasks import HUB_PREFIX, open_dataset
+    from pwbench.data.tasks import hub_repo, open_dataset
 
     pin = pin_path(task, data, min_future)
     pinned = read_pin(pin)
-    on_hub = data is None or str(data).startswith(HUB_PREFIX)
-    if pinned is not None and revision is None and on_hub:
+    if pinned is not None and revision is None and hub_repo(task, data) is not None:
         revision = pinned["revision"]  # the Hub may have moved on: read the pinned commit
     dataset, revision = open_dataset(task, data, revision)
     manifest = select_clips(task, dataset, revision, min_future=min_future)

@@ -47,10 +47,10 @@ def pin_path(task: protocol.TaskSpec, data: str | Path | None, min_future: int) 
     """Where the manifest of this source and horizon lives (None: the shipped droid-sim split)."""
     if data is None and task.name == "droid-sim":
         return None
-    from pwbench.data.tasks import HUB_PREFIX
+    from pwbench.data.tasks import HUB_PREFIX, hub_repo
 
-    where = str(data) if data is not None and str(data).startswith(HUB_PREFIX) else \
-        (f"{HUB_PREFIX}{task.dataset_id}" if data is None else str(Path(data).resolve()))
+    repo = hub_repo(task, data)
+    where = f"{HUB_PREFIX}{repo}" if repo is not None else str(Path(data).resolve())
     slug = "".join(c if c.isalnum() else "-" for c in where.rsplit("/", 1)[-1])[:40]
     digest = hashlib.sha256(where.encode()).hexdigest()[:12]
     return evalset_cache(task.name) / "manifests" / f"{slug}-{digest}-{min_future}f.json"

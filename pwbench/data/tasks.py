@@ -20,7 +20,7 @@ from pwbench.data.lerobot import LeRobotFolder
 from pwbench.data.sources import local_revision, open_folder
 from pwbench.errors import DatasetError, PwbenchError
 
-__all__ = ["get_task", "local_revision", "open_dataset", "HUB_PREFIX"]
+__all__ = ["get_task", "hub_repo", "local_revision", "open_dataset", "HUB_PREFIX"]
 
 SIM_DIR = Path(str(resources.files("pwbench.data"))) / "droid_sim"
 SIM_EVAL_DIR = SIM_DIR / "eval"
@@ -36,6 +36,13 @@ def get_task(name: str) -> protocol.TaskSpec:
     return protocol.TASKS[name]
 
 
+def hub_repo(task: protocol.TaskSpec, data: str | Path | None) -> str | None:
+    """The Hub repo a task's data comes from (``--data hf:REPO``, or droid's default), else None."""
+    if data is not None:
+        return str(data)[len(HUB_PREFIX):] if str(data).startswith(HUB_PREFIX) else None
+    return task.dataset_id if task.name == "droid" else None
+
+
 def open_dataset(task: protocol.TaskSpec, data: str | Path | None,
                  revision: str | None = None) -> tuple[EpisodeSource, str]:
     """The dataset for a task and its revision string."""
@@ -49,13 +56,13 @@ def open_dataset(task: protocol.TaskSpec, data: str | Path | None,
         source = LeRobotFolder(SIM_EVAL_DIR, dataset_id=task.dataset_id)
         source.shipped = True
         return source, revision
-    repo = str(data)[len(HUB_PREFIX):] if data is not None and str(data).startswith(HUB_PREFIX) else None
+    repo = hub_repo(task, data)
     if data is not None and repo is None:
         source = open_folder(data)
         return source, revision or local_revision(source.root)
-    if repo is not None or task.name == "droid":
+    if repo is not None:
         from pwbench.data.hub import open_hub
 
-        source = open_hub(repo or task.dataset_id, revision)
+        source = open_hub(repo, revision)
         return source, source.remote.commit
     raise DatasetError(f"task {task.name} needs --data DIR")
