@@ -134,7 +134,7 @@ TASKS: dict[str, TaskSpec] = {
         dataset_id="cadene/droid_1.0.1",
         resolution=(192, 320),
         mask_source="sam",
-        mask_version="sam-vit-h-grid-v1",
+        mask_version="sam-motion-points-v1",  # the rule; each eval set's masks add model and checkpoint
         description="DROID 1.0.1 validation episodes (episode_index % 100 == 99), 256 clips.",
         num_clips=256,
     ),
@@ -177,8 +177,10 @@ def fingerprint(task: TaskSpec, manifest: Mapping[str, Any]) -> str:
         "resize_rule": RESIZE_RULE,
         "mask_resize_rule": MASK_RESIZE_RULE,
         "metrics": metric_settings(),
-        # a dataset without masks scores no masked metric: not comparable with one that has them
-        "mask_version": task.mask_version if manifest.get("masks", "available") == "available" else "unavailable",
+        # a dataset without masks scores no masked metric: not comparable with one that has them;
+        # SAM masks name their own version (rule, model, checkpoint: pwbench.data.sam.mask_version)
+        "mask_version": manifest.get("mask_version", task.mask_version)
+        if manifest.get("masks", "available") == "available" else "unavailable",
         "horizon_grid": HORIZON_GRID,
         "regime": REGIME,
     }

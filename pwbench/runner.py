@@ -10,6 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pwbench import dist, protocol
+from pwbench.data import mask_store
 from pwbench.data.evalset import EvalSet, eval_manifest
 from pwbench.data.tasks import get_task
 from pwbench.errors import PwbenchError, RunMismatch
@@ -18,9 +19,12 @@ from pwbench.models import resolve_options
 from pwbench.paths import evalset_cache
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import ClipEntry, RunManifest, Summary
-from pwbench.results.summary import write_summary
+from pwbench.results.summary import mask_note, write_summary
 from pwbench.rollout import action_donors
 from pwbench.scoring import score_clips
+
+# what run.json records of the reference data: where it came from and, with SAM, whose masks
+DATASET_KEYS = ("dataset_id", "revision", "source", "mask_version", "mask_views")
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def prepare_eval_set(task: protocol.TaskSpec, config: RunConfig) -> EvalSet:
             raise PwbenchError(f"--episodes {config.episodes}: no eligible episode of {task.name} in that range")
     if config.clips is not None:
         manifest["clips"] = manifest["clips"][: config.clips]
-    return EvalSet(task, manifest, evalset_cache(task.name), dataset, pin)
+    return EvalSet(task, mask_store.attach(task, manifest), evalset_cache(task.name), dataset, pin)
 
 
 def evalset_of_run(run: RunManifest, config: RunConfig, where: str) -> EvalSet:
@@ -134,10 +138,9 @@ def run(config: RunConfig, progress: bool = True) -> Summary | None:
         manifest = run_manifest(config, task, evalset, options)
         run_dir.check(manifest)
         if rank.is_main:
-            if not evalset.has_masks:
-                print(f"pwbench run: note: {evalset.dataset.root if evalset.dataset else 'the dataset'} has no "
-                      "object masks; masked and background metrics will be null (recorded in run.json)",
-                      file=sys.stderr)
+            note = mask_note(task.name, evalset.manifest["masks"], evalset.manifest, tuple(task.views))
+            if note:
+                print(f"pwbench run: note: {note} (recorded in summary.json)", file=sys.stderr)
             evalset.prepare(config.frames, progress=progress)
         dist.barrier()
         mine = [c for c in evalset.clip_ids if rank.owns(c)]
@@ -187,7 +190,7 @@ def run_manifest(config: RunConfig, task: protocol.TaskSpec, evalset: EvalSet,
         seed=config.seed,
         model_options=model_options,  # resolved: every declared option, defaults included
         action_donors=action_donors(evalset.clip_ids, evalset.fingerprint) if config.actions == "shuffled" else None,
-        dataset={k: evalset.manifest[k] for k in ("dataset_id", "revision", "source") if k in evalset.manifest},
+        dataset={k: evalset.manifest[k] for k in DATASET_KEYS if k in evalset.manifest},
         masks="available" if evalset.has_masks else "unavailable",
         clips=tuple(ClipEntry(**c) for c in evalset.manifest["clips"]),
         config=asdict(config),

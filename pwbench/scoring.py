@@ -55,7 +55,7 @@ def score_frames(scorer, clip: Clip, frames: dict, horizon: int) -> dict:
     one unscorable clip fails alone (in ``run`` and in ``score``)."""
     gt, masks = clip.future(horizon)
     try:  # each GT is scored once per run: no cache key
-        return {view: scorer.score(pred, gt[view], mask=None if masks is None else masks[view])
+        return {view: scorer.score(pred, gt[view], mask=None if masks is None else masks.get(view))
                 for view, pred in frames.items()}
     except Exception as err:  # noqa: BLE001
         raise ClipError(clip.clip_id, f"scoring failed: {type(err).__name__}: {err}") from err

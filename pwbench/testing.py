@@ -4,6 +4,8 @@
   documented way and independently of pwbench's own loader (``lpips`` is a dev dependency);
 * :func:`robot_mask`: a moving arm-plus-object mask, the shape object masks have on DROID;
 * :func:`synthetic_context`: a rollout context of random frames and a plausible pose path;
+* :func:`tiny_sam`: Segment Anything's own architecture (segment_anything's classes) at toy size,
+  randomly initialised, for the SAM mask path (no SAM weights exist offline);
 * :func:`synthetic_run`: a finished run folder of made-up but schema-valid records (site and
   leaderboard tests and benchmarks at sizes no CPU run reaches: 10 models x 256 clips).
 """
@@ -35,6 +37,28 @@ def reference_lpips(backbone: dict[str, torch.Tensor], spatial: bool = False) ->
         conv.weight.data = backbone[f"features.{index}.weight"].clone()
         conv.bias.data = backbone[f"features.{index}.bias"].clone()
     return model.eval()
+
+
+def tiny_sam(seed: int = 0) -> Any:
+    """A ``segment_anything.modeling.Sam`` with vit_b's structure at toy size (image 64 px, width 32,
+    two blocks), randomly initialised: the real classes, prompt path and post-processing."""
+    from functools import partial
+
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    torch.manual_seed(seed)
+    size, patch, dim = 64, 16, 32
+    sam = Sam(
+        image_encoder=ImageEncoderViT(img_size=size, patch_size=patch, embed_dim=32, depth=2, num_heads=2,
+                                      mlp_ratio=2, out_chans=dim, qkv_bias=True, use_rel_pos=True, window_size=2,
+                                      global_attn_indexes=(1,), norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)),
+        prompt_encoder=PromptEncoder(embed_dim=dim, image_embedding_size=(size // patch, size // patch),
+                                     input_image_size=(size, size), mask_in_chans=4),
+        mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer_dim=dim, iou_head_depth=2, iou_head_hidden_dim=16,
+                                 transformer=TwoWayTransformer(depth=1, embedding_dim=dim, mlp_dim=64, num_heads=2)),
+        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
+    )
+    return sam.eval()
 
 
 def robot_mask(t: int, h: int, w: int) -> np.ndarray:

@@ -94,7 +94,8 @@ def make_v30(root: Path) -> Path:
             key = protocol.VIDEO_KEY_PREFIX + view
             start = sum(len(f) for f in videos[view]) / protocol.SOURCE_FPS
             row |= {f"videos/{key}/chunk_index": 0, f"videos/{key}/file_index": 0,
-                    f"videos/{key}/from_timestamp": start, f"videos/{key}/to_timestamp": start + n / protocol.SOURCE_FPS}
+                    f"videos/{key}/from_timestamp": start,
+                    f"videos/{key}/to_timestamp": start + n / protocol.SOURCE_FPS}
             videos[view].append(frames[view])
         meta.append(row)
         offset += n

@@ -59,6 +59,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from pwbench.data.pinned import pin_path
     from pwbench.errors import PwbenchError
     from pwbench.paths import evalset_cache
+    from pwbench.results.summary import mask_note
 
     try:
         task, frames = _open(args)
@@ -70,6 +71,11 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         dataset, manifest, pin = eval_manifest(task, args.data, args.revision, frames)
         evalset = EvalSet(task, manifest, evalset_cache(task.name), dataset, pin)
         evalset.prepare(frames, progress=not args.quiet)
+        masks = None
+        if args.sam_checkpoint:
+            from pwbench.data.sam import prepare_masks
+
+            masks = prepare_masks(evalset, args.sam_checkpoint, args.sam_model, args.device, not args.quiet)
     except PwbenchError as err:
         print(f"pwbench data prepare: error: {err}", file=sys.stderr)
         return 2
@@ -79,11 +85,22 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
           f"{frames} frames) from {where} [{source['layout']}], revision {manifest['revision']}")
     print(f"  fingerprint {evalset.fingerprint[:16]}, frames cached in {evalset.dir}"
           + (f", manifest {pin}" if pin else ""))
-    if not evalset.has_masks:
-        print("  no object masks: masked and background metrics will be null (recorded in every run)")
-    for clip_id, why in sorted(evalset.unreadable.items()):
+    if masks is not None:
+        _print_masks(masks)
+    elif not evalset.has_masks:
+        print(f"  {mask_note(task.name, 'unavailable', {}, task.views)} (recorded in every run)")
+    for _, why in sorted(evalset.unreadable.items()):
         print(f"  failed: {why}", file=sys.stderr)
-    return 2 if evalset.unreadable else 0
+    return 2 if evalset.unreadable or (masks and masks["failed"]) else 0
+
+
+def _print_masks(info: dict) -> None:
+    done = info["clips"] - len(info["failed"])
+    print(f"  SAM masks {info['version']} ({', '.join(info['views'])}): {done}/{info['clips']} clips")
+    for _, why in sorted(info["failed"].items()):
+        print(f"  masks failed: {why}", file=sys.stderr)
+    for view, row in (info.get("iou_vs_exact") or {}).items():
+        print(f"  IoU vs the exact masks, {view}: {row['mean']:.3f} (mean over frames, {row['clips']} clips)")
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -136,6 +153,10 @@ def add_prepare_parser(sub) -> argparse.ArgumentParser:
                        "manifest and refuses a changed dataset.")
     _add_eval_set_args(p)
     p.add_argument("--new-manifest", action="store_true", help="replace the pinned manifest (changed data)")
+    p.add_argument("--sam-checkpoint", default=None, metavar="PATH|hf:REPO/FILE",
+                   help="also compute Segment Anything object masks (docs/droid.md; on droid-sim: IoU vs exact)")
+    p.add_argument("--sam-model", default="vit_b", help="SAM architecture of the checkpoint (vit_b, vit_l, vit_h)")
+    p.add_argument("--device", default="cpu", help="device for SAM (cpu, cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_prepare)
     return p

@@ -31,7 +31,7 @@ class Episode:
     frames: dict[str, np.ndarray]  # view -> uint8 (T, H, W, 3) at 5 Hz
     state: np.ndarray  # (T, 7) float32: cartesian xyz + euler xyz + gripper
     joints: np.ndarray  # (T, 7) float32
-    masks: dict[str, np.ndarray] | None  # view -> bool (T, H, W): robot ∪ objects
+    masks: dict[str, np.ndarray] | None  # view -> bool (T, H, W): robot ∪ objects (SAM: exterior views only)
 
 
 @dataclass

@@ -138,7 +138,13 @@ class EvalSet:
         self.pin = pin  # the pinned manifest (pwbench.data.pinned) its decoded frames are checked against
         self.manifest = manifest
         self.fingerprint = protocol.fingerprint(task, manifest)
-        self.dir = Path(cache_dir) / self.fingerprint[:16]
+        # decoded frames do not depend on SAM masks: one frame cache with and without them
+        self.dir = Path(cache_dir) / protocol.fingerprint(task, without_sam_masks(manifest))[:16]
+        self.mask_store = None  # SAM masks (pwbench.data.mask_store), when the manifest names a version
+        if "mask_version" in manifest:
+            from pwbench.data.mask_store import MaskStore
+
+            self.mask_store = MaskStore(task.name, manifest["dataset_id"], manifest["mask_version"])
         self.dataset = dataset
         self._index_path = self.dir / "index.json"
         self._hashes: dict[str, str] = {}
@@ -235,13 +241,24 @@ class EvalSet:
         with np.load(io.BytesIO(payload)) as stored:
             frames = {v: stored[f"frames/{v}"] for v in self.task.views}
             has_masks = all(f"masks/{v}" in stored.files for v in self.task.views)
-            if has_masks != self.has_masks:
+            dataset_masks = self.has_masks and self.mask_store is None
+            if has_masks != dataset_masks:
                 raise DatasetError(f"{path}: {'has' if has_masks else 'lacks'} object masks, but the dataset "
                                    f"{'has none' if has_masks else 'has them'}; delete it to re-decode")
             masks = {v: stored[f"masks/{v}"] for v in self.task.views} if has_masks else None
             ep = Episode(entry["episode_index"], str(stored["instruction"]), frames,
                          stored["state"], stored["joints"], masks)
+        if self.mask_store is not None:
+            ep.masks = self.mask_store.read(clip_id, frames)  # SAM masks: only the views the rule masks
         return Clip(clip_id, ep, entry["start_frame"])
+
+
+def without_sam_masks(manifest: dict) -> dict:
+    """The manifest as the dataset alone gives it (SAM masks are attached by mask_store.attach)."""
+    if "mask_version" not in manifest:
+        return manifest
+    base = {k: v for k, v in manifest.items() if k not in ("mask_version", "mask_views")}
+    return {**base, "masks": "unavailable"}
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pwbench import protocol
-from pwbench.data.episode import (Episode, EpisodeSource, EpisodeTable, read_parquet, relative_timestamps,
-                                  table_state)
+from pwbench.data.episode import Episode, EpisodeSource, EpisodeTable, read_parquet, relative_timestamps, table_state
 from pwbench.data.resize import resize_labels
 from pwbench.data.video import VideoSpec, decode_frames
 from pwbench.errors import DatasetError

@@ -124,6 +124,8 @@ def _fingerprint(task: protocol.TaskSpec, run) -> str:
     """The fingerprint the current protocol computes for a run's clips."""
     manifest = {"dataset_id": run.dataset.get("dataset_id"), "revision": run.dataset.get("revision"),
                 "masks": run.masks, "clips": [asdict(c) for c in run.clips]}
+    if "mask_version" in run.dataset:  # SAM masks
+        manifest["mask_version"] = run.dataset["mask_version"]
     return protocol.fingerprint(task, manifest)
 
 

@@ -37,7 +37,7 @@ def _panels(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None) -> np.nda
 def preview_frames(clip: Clip, frames: dict[str, np.ndarray], horizon: int) -> np.ndarray:
     """(T, rows, cols, 3): one row of panels per view, downscaled by SCALE."""
     gt, masks = clip.future(horizon)
-    rows = [_panels(gt[v], frames[v][:horizon], None if masks is None else masks[v]) for v in frames]
+    rows = [_panels(gt[v], frames[v][:horizon], None if masks is None else masks.get(v)) for v in frames]
     stacked = np.concatenate(rows, axis=1)
     return stacked[:, ::SCALE, ::SCALE]
 

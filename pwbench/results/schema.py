@@ -282,6 +282,7 @@ class Summary(ResultFile):
     harness_version: str | None = None
     git_hash: str | None = None
     machine: dict[str, Any] | None = None
+    mask_note: str | None = None  # why masked rows are empty (no masks, or SAM's exterior-only masks)
 
     @property
     def label(self) -> str:

@@ -20,6 +20,22 @@ from pwbench.stats import _nanmean, bootstrap_mean, clip_group_score, window
 KINDS = ("up_to", "at")
 
 
+def mask_note(task: str, masks: str, dataset: dict[str, Any], views: tuple[str, ...]) -> str | None:
+    """Why some masked and background rows are empty, in one line (None: every view has masks).
+    Printed by ``run`` and ``data prepare`` and recorded in summary.json, so it is never silent."""
+    spec = protocol.TASKS.get(task)
+    if masks != "available":
+        how = (f"; compute SAM masks once with pwbench data prepare --task {task} --sam-checkpoint PATH"
+               if spec is not None and spec.mask_source == "sam" else "")
+        return f"the dataset has no object masks: masked and background metrics are null{how}"
+    masked = dataset.get("mask_views")
+    missing = [v for v in views if masked and v not in masked]
+    if not missing:
+        return None
+    return (f"object masks are SAM's ({dataset.get('mask_version')}) on {', '.join(masked)} only: the wrist "
+            f"camera moves with the gripper, so {', '.join(missing)} has no masked or background metrics")
+
+
 def view_sets(views: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Groups reported (External, Wrist) plus each view on its own."""
     sets = {g: tuple(v for v in vs if v in views) for g, vs in protocol.GROUPS.items()}
@@ -59,6 +75,7 @@ def summarize(run: RunManifest, records: dict[str, ClipRecord], timings: list[di
         regime=protocol.REGIME,
         actions=run.actions,
         masks=run.masks,
+        mask_note=mask_note(run.task, run.masks, run.dataset, tuple(run.views)),
         config=run.config,
         git_hash=run.git_hash,
         machine=run.machine,

@@ -12,7 +12,8 @@ TASK = protocol.TASKS["droid-sim"]
 def test_manifest_rule(tiny_dataset):
     manifest = select_clips(TASK, LeRobotFolder(tiny_dataset), "rev")
     assert [c["clip_id"] for c in manifest["clips"]] == ["ep000000-s008", "ep000001-s008", "ep000002-s008"]
-    assert manifest["revision"] == "rev" and manifest["dataset_id"] == "local:lerobot-v2.1"  # never a Hub id it cannot know
+    # never a Hub id it cannot know
+    assert manifest["revision"] == "rev" and manifest["dataset_id"] == "local:lerobot-v2.1"
     with pytest.raises(DatasetError, match="no episode has"):
         select_clips(TASK, LeRobotFolder(tiny_dataset), "rev", min_future=100)
 
