@@ -22,7 +22,7 @@ METHODS = ("persistworld",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pwbench.rl.recipe import NFTConfig
+    from pwbench.rl.recipe import OBJECTIVES, NFTConfig
     from pwbench.train.config import TrainConfig
 
     n, t = NFTConfig(), TrainConfig()
@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward", default=",".join(f"{k}={v:g}" for k, v in n.reward.terms.items()),
                    help="metric terms and weights, e.g. lpips_full=1")
     p.add_argument("--weighting", default=n.weighting, choices=["edm", "adaptive"])
+    p.add_argument("--objective", default=n.objective, choices=list(OBJECTIVES),
+                   help="nft (PersistWorld), or best-of-k: fine-tune on each group's best candidate (ablation)")
     p.add_argument("--kl", type=float, default=n.kl)
     p.add_argument("--adv-std", default=n.adv_std, choices=["global", "group"])
     p.add_argument("--adv-clip", type=float, default=n.adv_clip)
@@ -85,7 +87,8 @@ def nft_config(args: argparse.Namespace):
 
     return NFTConfig(k=args.k, prefix=_parse_span(args.prefix, "prefix"), future=_parse_span(args.future, "future"),
                      beta=args.beta, weighting=args.weighting, kl=args.kl, adv_clip=args.adv_clip,
-                     adv_std=args.adv_std, loss_samples=args.loss_samples, reward=RewardSpec.parse(args.reward))
+                     adv_std=args.adv_std, loss_samples=args.loss_samples, reward=RewardSpec.parse(args.reward),
+                     objective=args.objective)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -30,6 +30,12 @@ def _per_candidate(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).mean(dim=1)
 
 
+def denoising_loss(d_theta: torch.Tensor, x0: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The plain EDM-weighted x0 loss E[w ||D - x0||^2]: what fine-tuning on chosen candidates
+    minimises (the NFT loss with beta = 1 and r = 1, without its old-policy term)."""
+    return (weight * _per_candidate((d_theta - x0) ** 2)).mean()
+
+
 def nft_loss(d_theta: torch.Tensor, d_old: torch.Tensor, x0: torch.Tensor, r: torch.Tensor, beta: float,
              weight: torch.Tensor | None = None, weighting: str = "edm", d_ref: torch.Tensor | None = None,
              kl: float = 0.0) -> torch.Tensor:

@@ -19,6 +19,11 @@ DiffusionNFT's default). Defaults and why: K = 16 (the paper); prefix 0..9 and f
 so that branch points and candidates cover the whole 14-chunk (11 s) evaluation rollout, where the
 drift the paper targets appears; beta = 1 (DiffusionNFT's default); the EDM weight (the base
 model's own loss weight); KL off (DiffusionNFT's 1e-4 applies to velocity units, not ours).
+
+``objective="best-of-k"`` is the ablation without RL on the same self-generated data: the same
+prefixes, branches and rewards, but the update is plain fine-tuning (the EDM-weighted x0 loss) on
+each group's highest-reward candidate (rejection-sampling fine-tuning), so the rewards choose the
+data and nothing pushes away from the worse candidates.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
 from pwbench.rl.advantage import optimality
-from pwbench.rl.nft import nft_loss
+from pwbench.rl.nft import denoising_loss, nft_loss
 from pwbench.rl.policies import PolicyCopies, old_decay
 from pwbench.rl.protocol import Branchable, Chunk
 from pwbench.rl.reward import RewardSpec, clip_metrics, group_rewards
+
+OBJECTIVES = ("nft", "best-of-k")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class NFTConfig:
     old_rate: float = 0.001
     old_cap: float = 0.5
     reward: RewardSpec = field(default_factory=RewardSpec)
+    objective: str = "nft"  # OBJECTIVES: the NFT loss, or fine-tuning on each group's best candidate
 
     def __post_init__(self) -> None:
         for name in ("prefix", "future"):
@@ -63,10 +71,14 @@ class NFTConfig:
             raise ValueError(f"k must be at least 2 (advantages compare candidates), got {self.k}")
         if self.loss_samples < 1:
             raise ValueError(f"loss_samples must be at least 1, got {self.loss_samples}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["prefix"], d["future"] = list(self.prefix), list(self.future)
+        if self.objective == "nft":  # runs from before the option record the same facts
+            del d["objective"]
         return d
 
 
@@ -147,8 +159,11 @@ class PersistWorldTask:
             chunks.append(group_chunks)
         r = optimality(group_rewards(metrics_all, cfg.reward), cfg.adv_clip, cfg.adv_std)
         flat = [(g, c) for g, group in enumerate(chunks) for c in group]
-        pairs = [(int(i), int(row)) for i, row in zip(rng.integers(0, len(flat), size=cfg.loss_samples),
-                                                       rng.integers(0, cfg.k, size=cfg.loss_samples), strict=True)]
+        picks = rng.integers(0, len(flat), size=cfg.loss_samples)  # draw order kept: runs reproduce
+        rows = rng.integers(0, cfg.k, size=cfg.loss_samples)
+        if cfg.objective == "best-of-k":  # every sample on its group's best candidate
+            rows = [int(torch.argmax(r[flat[i][0]])) for i in picks]
+        pairs = [(int(i), int(row)) for i, row in zip(picks, rows, strict=True)]
         rs = [r[g] for g, _ in flat]
         stats = dict(times)
         for key in ("lpips_full", "ssim_full", "psnr_full"):
@@ -184,6 +199,8 @@ class PersistWorldTask:
             sigma = self.world.sample_sigma(len(rows), generator)
             noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
             parts.append((i, idx, x0, sigma, x0 + sigma.reshape(-1, *[1] * (x0.ndim - 1)) * noise))
+        if cfg.objective == "best-of-k":
+            return self._fine_tune_loss(batch, parts)
         with torch.no_grad():
             with self.policies.use("old"):
                 d_old = [self.world.x0(batch.chunks[i], idx, noisy, sigma) for i, idx, _, sigma, noisy in parts]
@@ -196,6 +213,15 @@ class PersistWorldTask:
             d_theta = self.world.x0(batch.chunks[i], idx, noisy, sigma)
             part = nft_loss(d_theta, old, x0, batch.r[i][idx].to(x0.device), cfg.beta,
                             weight=self.world.loss_weight(sigma), weighting=cfg.weighting, d_ref=ref, kl=cfg.kl)
+            part = part * len(idx) / len(batch.pairs)
+            total = part if total is None else total + part
+        return total
+
+    def _fine_tune_loss(self, batch: Iteration, parts: list) -> torch.Tensor:
+        """The best-of-K ablation's update: plain fine-tuning on the chosen candidates."""
+        total = None
+        for i, idx, x0, sigma, noisy in parts:
+            part = denoising_loss(self.world.x0(batch.chunks[i], idx, noisy, sigma), x0, self.world.loss_weight(sigma))
             part = part * len(idx) / len(batch.pairs)
             total = part if total is None else total + part
         return total

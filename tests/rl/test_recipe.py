@@ -67,6 +67,25 @@ def test_candidates_all_alike_leave_the_policy_where_the_old_one_is(tmp_path, mo
     assert max(p.grad.abs().max().item() for _, p in task.trainable()) < 1e-6
 
 
+def test_best_of_k_fine_tunes_on_each_groups_best_candidate_only():
+    """The ablation without RL: the same rollouts, every loss sample on the best candidate of its
+    group, and the loss is the plain weighted x0 loss (no old-policy term)."""
+    from pwbench.rl.nft import denoising_loss
+
+    task = make_task(NFTConfig(k=4, prefix=(0, 3), future=(1, 2), loss_samples=6, objective="best-of-k"))
+    batch = task.batch(np.random.default_rng(0), 2)
+    assert all(row == int(torch.argmax(batch.r[i])) for i, row in batch.pairs)
+    default = make_task().batch(np.random.default_rng(0), 2)  # the same draws otherwise
+    assert [i for i, _ in batch.pairs] == [i for i, _ in default.pairs]
+    loss = task.loss(batch, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert loss.item() > 0 and any(p.grad is not None and p.grad.abs().max() > 0 for _, p in task.trainable())
+    assert denoising_loss(torch.zeros(1, 3), torch.ones(1, 3), torch.tensor([2.0])).item() == 2.0
+    assert "objective" not in NFTConfig().as_dict()  # the default records what older runs recorded
+    with pytest.raises(ValueError, match="objective"):
+        NFTConfig(objective="sft")
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="k must be at least 2"):
         NFTConfig(k=1)
