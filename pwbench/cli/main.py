@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from pwbench import __version__
-from pwbench.cli import compare, leaderboard, ls, merge, run, score, status, submit
+from pwbench.cli import compare, fid, leaderboard, ls, merge, run, score, status, submit
 from pwbench.errors import PwbenchError
 
-SUBCOMMANDS = [run, score, status, ls, merge, compare, submit, leaderboard]
+SUBCOMMANDS = [run, score, status, ls, merge, compare, submit, leaderboard, fid]  # fid imports pytorch-fid lazily
 OPTIONAL = ["pwbench.cli.data", "pwbench.cli.train", "pwbench.cli.posttrain"]  # added by other rooms of the package
 EXIT_USER_ERROR = 2
 

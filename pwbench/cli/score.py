@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pwbench.cli.run import EXIT_CLIPS_FAILED
-from pwbench.data.evalset import EvalSet
+from pwbench.data.evalset import Clip, EvalSet
 from pwbench.data.tasks import get_task
 from pwbench.errors import ClipError, DatasetError, RunMismatch
 from pwbench.results.report import format_table
@@ -81,19 +81,26 @@ def main(args: argparse.Namespace) -> int:
 
 def _score_one(evalset: EvalSet, scorer, pred_dir: Path, clip_id: str, config: RunConfig) -> ClipRecord:
     fp, horizon = evalset.fingerprint, config.frames
-    path = pred_dir / f"{clip_id}.npz"
     try:
-        if not path.is_file():
-            raise ClipError(clip_id, f"missing prediction file {path}")
-        clip = evalset.load(clip_id)
-        size = clip.episode.frames[evalset.task.views[0]].shape[1:3]
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                frames = {k: stored[k] for k in stored.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-            raise ClipError(clip_id, f"{path}: unreadable ({type(err).__name__}: {err})") from err
-        frames = validate_frames(frames, evalset.task.views, horizon, size, clip_id, str(path))
+        clip, frames = load_prediction(evalset, pred_dir, clip_id, horizon)
         scores = score_frames(scorer, clip, frames, horizon)
     except (ClipError, DatasetError) as err:
         return ClipRecord.failed(fp, clip_id, config.model, horizon, str(err))
     return ClipRecord.scored(fp, clip_id, config.model, horizon, scores)
+
+
+def load_prediction(evalset: EvalSet, pred_dir: Path, clip_id: str, horizon: int) -> tuple[Clip, dict[str, np.ndarray]]:
+    """A clip and its saved prediction ``pred_dir/<clip_id>.npz``, validated exactly like a live
+    rollout. The one reader of saved predictions (``score`` and ``fid`` both use it), so a file
+    one of them refuses the other refuses too. Raises ClipError or DatasetError, naming the file."""
+    path = pred_dir / f"{clip_id}.npz"
+    if not path.is_file():
+        raise ClipError(clip_id, f"missing prediction file {path}")
+    clip = evalset.load(clip_id)
+    size = clip.episode.frames[evalset.task.views[0]].shape[1:3]
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            frames = {k: stored[k] for k in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ClipError(clip_id, f"{path}: unreadable ({type(err).__name__}: {err})") from err
+    return clip, validate_frames(frames, evalset.task.views, horizon, size, clip_id, str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ TABLE_REGIONS = ("full", "masked")
 DECIMALS = {"psnr": 2, "ssim": 3, "lpips": 3}
 LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 KIND_LABELS = {"up_to": "up-to-h", "at": "at-h"}
+FID_SCHEMA = "pwbench.fid/1"  # fid.json, written by `pwbench fid`
 
 
 def _cell(estimate: dict[str, Any], metric: str) -> str:
@@ -23,6 +25,17 @@ def _cell(estimate: dict[str, Any], metric: str) -> str:
         return "n/a"
     d = DECIMALS[metric]
     return f"{mean:.{d}f} [{estimate['ci_low']:.{d}f},{estimate['ci_high']:.{d}f}]"
+
+
+def _align(rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns, two spaces apart, the first row a header underlined with dashes."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
 
 
 def format_table(summary: Summary) -> str:
@@ -44,21 +57,59 @@ def format_table(summary: Summary) -> str:
                     cells = [_cell(summary.results[h][group][f"{metric}_{region}"][kind], metric)
                              for h in horizons]
                     rows.append([group, LABELS[metric], region, KIND_LABELS[kind], *cells])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [head, ""]
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = [head, "", *_align(rows)]
     cost = summary.cost
     per_frame = "n/a" if cost.seconds_per_frame is None else f"{cost.seconds_per_frame:.3g}"
     lines += ["", f"95 % bootstrap CIs over clips. Cost: {per_frame} s per predicted frame on {cost.device}."]
-    if summary.masks != "available":
+    if summary.mask_note:
+        lines.append(summary.mask_note[0].upper() + summary.mask_note[1:] + ".")
+    elif summary.masks != "available":  # a summary from before mask_note was recorded
         lines.append("The dataset has no object masks: masked and background metrics are not computed.")
     if summary.failures:
         lines.append("Failed clips:")
         lines += [f"  {f.error}" for f in summary.failures]
     return "\n".join(lines)
+
+
+def _fid_cell(entry: dict[str, Any]) -> str:
+    value = "n/a" if entry.get("fid") is None else f"{entry['fid']:.2f}"
+    return f"{value} (n={entry['n_frames']})"
+
+
+def format_fid(fid: dict[str, Any]) -> str:
+    """The optional FID section of ``fid.json`` (``pwbench fid``, ``pwbench status``): one row per
+    view group, one column per horizon, every value with the frame count it came from, and the
+    bias caveat, so a number from a few hundred frames is never read as a comparable FID."""
+    inc, clips = fid["inception"], fid["clips"]
+    weights = ("pytorch-fid's weights" if inc["official"]
+               else "NOT pytorch-fid's weights: not comparable with published FID")
+    failed = f" (failed {clips['failed']})" if clips["failed"] else ""
+    head = (f"FID (optional, n frames) · up-to-h · inception {inc['sha256'][:12]} ({weights}) · "
+            f"pytorch-fid {fid['pytorch_fid_version']} · clips {clips['used']}/{clips['total']}{failed}")
+    horizons = fid["horizons"]
+    rows = [["group", *horizons]] + [[g, *[_fid_cell(fid["results"][h][g]) for h in horizons]] for g in fid["groups"]]
+    lines = [head, "", *_align(rows), "", fid["caveat"] + "."]
+    lines += [f"  {h} {g}: {note}" for h in horizons for g in fid["groups"] for note in fid["results"][h][g]["notes"]]
+    if fid["failures"]:
+        lines.append("Failed clips (left out):")
+        lines += [f"  {f['error']}" for f in fid["failures"]]
+    return "\n".join(lines)
+
+
+def fid_section(path: Path, fingerprint: str) -> str | None:
+    """The FID section of a run folder's ``fid.json``, if there is one (None otherwise); a file
+    that is unreadable or belongs to another run is named, in one line, instead of shown."""
+    if not path.is_file():
+        return None
+    try:
+        fid = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"FID (optional): {path} is unreadable ({err}); run pwbench fid again"
+    if not isinstance(fid, dict) or fid.get("schema") != FID_SCHEMA:
+        return f"FID (optional): {path} is not a {FID_SCHEMA} file; run pwbench fid again"
+    if fid.get("fingerprint") != fingerprint:
+        return f"FID (optional): {path} was computed for another run (fingerprint differs); run pwbench fid again"
+    return format_fid(fid)
 
 
 def plot_drift(summaries: dict[str, Summary], path: Path, key: str = "lpips_full") -> None:

@@ -5,6 +5,7 @@
     timing/<clip_id>.json    seconds spent (kept apart so records stay byte-reproducible)
     predictions/<clip_id>.npz  predicted frames, with --save-predictions
     summary.json, drift.png  the aggregate, rebuilt from the records
+    fid.json                 optional FID per horizon (`pwbench fid`), never part of the summary
 
 Re-running the same command skips clips whose record is ``ok``; a folder that holds another
 fingerprint, model or horizon is refused rather than mixed.
@@ -68,6 +69,10 @@ class RunDir:
     @property
     def manifest_path(self) -> Path:
         return self.path / "run.json"
+
+    @property
+    def fid_path(self) -> Path:
+        return self.path / "fid.json"
 
     def read_manifest(self) -> RunManifest:
         if not self.manifest_path.is_file():
