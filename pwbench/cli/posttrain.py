@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="metric terms and weights, e.g. lpips_full=1")
     p.add_argument("--weighting", default=n.weighting, choices=["edm", "adaptive"])
     p.add_argument("--objective", default=n.objective, choices=list(OBJECTIVES),
-                   help="nft (PersistWorld), or best-of-k: fine-tune on each group's best candidate (ablation)")
+                   help="nft (PersistWorld); ablations: best-of-k (fine-tune on each group's best candidate), "
+                        "any-of-k (on random candidates: self-distillation)")
     p.add_argument("--kl", type=float, default=n.kl)
     p.add_argument("--adv-std", default=n.adv_std, choices=["global", "group"])
     p.add_argument("--adv-clip", type=float, default=n.adv_clip)

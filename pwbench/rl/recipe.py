@@ -23,7 +23,9 @@ model's own loss weight); KL off (DiffusionNFT's 1e-4 applies to velocity units,
 ``objective="best-of-k"`` is the ablation without RL on the same self-generated data: the same
 prefixes, branches and rewards, but the update is plain fine-tuning (the EDM-weighted x0 loss) on
 each group's highest-reward candidate (rejection-sampling fine-tuning), so the rewards choose the
-data and nothing pushes away from the worse candidates.
+data and nothing pushes away from the worse candidates. ``objective="any-of-k"`` is its control:
+the same fine-tuning on the candidates the NFT loss would sample, whatever their reward
+(self-distillation on the model's own rollouts), which tells what the reward's choice adds.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ from pwbench.rl.policies import PolicyCopies, old_decay
 from pwbench.rl.protocol import Branchable, Chunk
 from pwbench.rl.reward import RewardSpec, clip_metrics, group_rewards
 
-OBJECTIVES = ("nft", "best-of-k")
+OBJECTIVES = ("nft", "best-of-k", "any-of-k")
+FINE_TUNING = ("best-of-k", "any-of-k")  # plain x0 loss on chosen candidates, no old-policy term
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ class PersistWorldTask:
             sigma = self.world.sample_sigma(len(rows), generator)
             noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
             parts.append((i, idx, x0, sigma, x0 + sigma.reshape(-1, *[1] * (x0.ndim - 1)) * noise))
-        if cfg.objective == "best-of-k":
+        if cfg.objective in FINE_TUNING:
             return self._fine_tune_loss(batch, parts)
         with torch.no_grad():
             with self.policies.use("old"):

@@ -81,6 +81,8 @@ def test_best_of_k_fine_tunes_on_each_groups_best_candidate_only():
     loss.backward()
     assert loss.item() > 0 and any(p.grad is not None and p.grad.abs().max() > 0 for _, p in task.trainable())
     assert denoising_loss(torch.zeros(1, 3), torch.ones(1, 3), torch.tensor([2.0])).item() == 2.0
+    control = make_task(NFTConfig(k=4, prefix=(0, 3), future=(1, 2), loss_samples=6, objective="any-of-k"))
+    assert control.batch(np.random.default_rng(0), 2).pairs == default.pairs  # the NFT loss's own samples
     assert "objective" not in NFTConfig().as_dict()  # the default records what older runs recorded
     with pytest.raises(ValueError, match="objective"):
         NFTConfig(objective="sft")
