@@ -69,7 +69,8 @@ def test_prompt_rule_ceiling_on_droid_sim(benchmark) -> None:
             precision[view].append((got & exact).sum() / max(got.sum(), 1))
     for view in sam.MASK_VIEWS:
         print(f"\n{view}: IoU {np.mean(iou[view]):.3f} (clip min {np.min(iou[view]):.3f}), "
-              f"recall {np.mean(recall[view]):.3f}, precision {np.mean(precision[view]):.3f} over {len(iou[view])} clips")
+              f"recall {np.mean(recall[view]):.3f}, precision {np.mean(precision[view]):.3f} "
+              f"over {len(iou[view])} clips")
     benchmark.extra_info.update({f"iou_{v}": float(np.mean(x)) for v, x in iou.items()})
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     assert all(np.mean(x) > 0.5 for x in iou.values())  # measured 2026-12-03: 0.625 / 0.605

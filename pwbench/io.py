@@ -15,6 +15,13 @@ from typing import Any
 TMP_SUFFIX = ".tmp"
 
 
+def utc_timestamp() -> str:
+    """The time stamp pwbench writes into its files (ISO 8601, UTC, whole seconds)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -11,7 +11,6 @@ fingerprint are not touched: FID is never a protocol metric. Exit status 3: some
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
@@ -21,7 +20,7 @@ from pwbench import __version__, protocol
 from pwbench.cli.run import EXIT_CLIPS_FAILED
 from pwbench.cli.score import load_prediction
 from pwbench.errors import ClipError, DatasetError, PwbenchError
-from pwbench.io import atomic_write_json
+from pwbench.io import atomic_write_json, utc_timestamp
 from pwbench.results.report import FID_SCHEMA, format_fid
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import RunManifest
@@ -111,5 +110,5 @@ def _report(fid: ModuleType, run: RunManifest, weights: Any, groups: dict[str, t
         "results": results,
         "caveat": fid.BIAS_NOTE,
         "harness_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
     }

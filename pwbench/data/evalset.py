@@ -142,9 +142,9 @@ class EvalSet:
         self.dir = Path(cache_dir) / protocol.fingerprint(task, without_sam_masks(manifest))[:16]
         self.mask_store = None  # SAM masks (pwbench.data.mask_store), when the manifest names a version
         if "mask_version" in manifest:
-            from pwbench.data.mask_store import MaskStore
+            from pwbench.data.mask_store import MaskStore, source_key
 
-            self.mask_store = MaskStore(task.name, manifest["dataset_id"], manifest["mask_version"])
+            self.mask_store = MaskStore(task.name, source_key(manifest), manifest["mask_version"])
         self.dataset = dataset
         self._index_path = self.dir / "index.json"
         self._hashes: dict[str, str] = {}

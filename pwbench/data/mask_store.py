@@ -2,10 +2,13 @@
 
 Layout, under the task's eval-set cache::
 
-    sam-masks/<dataset slug>/current.json            the mask version runs use (the last one prepared)
-    sam-masks/<dataset slug>/<version>/info.json     rule, model type, checkpoint sha256, views
-    sam-masks/<dataset slug>/<version>/index.json    clip id -> sha256 of its mask file
-    sam-masks/<dataset slug>/<version>/<clip>.npz    packed masks per view + the sha256 of the frames
+    sam-masks/<source>/current.json            the mask version runs use (the last one prepared)
+    sam-masks/<source>/<version>/info.json     rule, model type, checkpoint sha256, views
+    sam-masks/<source>/<version>/index.json    clip id -> sha256 of its mask file
+    sam-masks/<source>/<version>/<clip>.npz    packed masks per view + the sha256 of the frames
+
+``<source>`` names the dataset id *and* revision (the Hub commit, or a local folder's digest), so
+two folders of one layout — which share the id ``local:<layout>`` — never share masks.
 
 A mask file is tied to the exact frames it was computed from (their sha256 is checked when it is
 read), so masks can never be scored against other frames, whatever folder or Hub copy the clip
@@ -18,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -31,28 +33,33 @@ from pwbench.paths import evalset_cache
 PREPARE_HINT = "pwbench data prepare --task {task} --sam-checkpoint PATH"
 
 
-def _slug(dataset_id: str) -> str:
-    digest = hashlib.sha256(dataset_id.encode()).hexdigest()[:8]
-    return "".join(c if c.isalnum() else "-" for c in dataset_id)[:40] + "-" + digest
+def source_key(manifest: dict) -> str:
+    """The data a manifest's clips come from: dataset id and revision."""
+    return f"{manifest['dataset_id']}@{manifest['revision']}"
+
+
+def _slug(source: str) -> str:
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    return "".join(c if c.isalnum() else "-" for c in source.split("@")[0])[:40] + "-" + digest
 
 
 class MaskStore:
-    """One mask version's files for one dataset id."""
+    """One mask version's files for one source (``source_key``)."""
 
-    def __init__(self, task: str, dataset_id: str, version: str) -> None:
+    def __init__(self, task: str, source: str, version: str) -> None:
         self.task = task
-        self.base = evalset_cache(task) / "sam-masks" / _slug(dataset_id)
+        self.base = evalset_cache(task) / "sam-masks" / _slug(source)
         self.version = version
         self.dir = self.base / version
         self._index_path = self.dir / "index.json"
 
     @classmethod
-    def current(cls, task: str, dataset_id: str) -> MaskStore | None:
-        """The version the last ``prepare --sam-checkpoint`` of this dataset made, if any."""
-        pointer = evalset_cache(task) / "sam-masks" / _slug(dataset_id) / "current.json"
+    def current(cls, task: str, source: str) -> MaskStore | None:
+        """The version the last ``prepare --sam-checkpoint`` of this source made, if any."""
+        pointer = evalset_cache(task) / "sam-masks" / _slug(source) / "current.json"
         if not pointer.is_file():
             return None
-        return cls(task, dataset_id, json.loads(pointer.read_text())["version"])
+        return cls(task, source, json.loads(pointer.read_text())["version"])
 
     def make_current(self, info: dict) -> None:
         atomic_write_json(self.dir / "info.json", {"version": self.version, **info})
@@ -120,11 +127,12 @@ def attach(task: protocol.TaskSpec, manifest: dict) -> dict:
     set is an error naming the command that finishes it, never a silent mask-less run)."""
     if task.mask_source != "sam" or manifest.get("masks") == "available":
         return manifest
-    store = MaskStore.current(task.name, manifest["dataset_id"])
+    store = MaskStore.current(task.name, source_key(manifest))
     if store is None:
         return manifest
     clip_ids = [c["clip_id"] for c in manifest["clips"]]
-    failed = store.info.get("failed") or {}  # clips prepare could not mask fail alone when loaded
+    info = store.info
+    failed = info.get("failed") or {}  # clips prepare could not mask fail alone when loaded
     missing = [c for c in store.missing(clip_ids) if c not in failed]
     if missing:
         raise PwbenchError(f"SAM masks {store.version} cover {len(clip_ids) - len(missing)} of this run's "
@@ -132,8 +140,5 @@ def attach(task: protocol.TaskSpec, manifest: dict) -> dict:
                            f"{PREPARE_HINT.format(task=task.name)} (the same checkpoint), or delete "
                            f"{store.base / 'current.json'} to run without masks")
     return {**manifest, "masks": "available", "mask_version": store.version,
-            "mask_views": list(store.info.get("views", []))}
+            "mask_views": list(info.get("views", []))}
 
-
-def created_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from pwbench import protocol
 from pwbench.errors import DatasetError
-from pwbench.io import atomic_write_json
+from pwbench.io import atomic_write_json, utc_timestamp
 from pwbench.paths import evalset_cache
 
 PIN_VERSION = 1
@@ -74,7 +73,7 @@ def check_or_write(path: Path, manifest: dict, dataset) -> None:
     manifest = {**manifest, "content_revision": content_revision(dataset)}
     pinned = read_pin(path)
     if pinned is None:
-        record = {"pin_version": PIN_VERSION, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        record = {"pin_version": PIN_VERSION, "written": utc_timestamp(),
                   **{k: manifest[k] for k in ("task", "source", "revision", *_COMPARED, "masks")},
                   "clips": [dict(c) for c in manifest["clips"]]}
         atomic_write_json(path, record)

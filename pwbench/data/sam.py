@@ -208,13 +208,14 @@ def prepare_masks(evalset, checkpoint: str, model_type: str = DEFAULT_MODEL_TYPE
     Returns the store's info: version, views, clips, failed clips (with why) and the IoU."""
     from tqdm import tqdm
 
-    from pwbench.data.mask_store import MaskStore, created_now
+    from pwbench.data.mask_store import MaskStore, source_key
     from pwbench.errors import DatasetError
+    from pwbench.io import utc_timestamp
 
     path = resolve_checkpoint(checkpoint)
     digest = checkpoint_digest(path)
     version = mask_version(model_type, digest)
-    store = MaskStore(evalset.task.name, evalset.manifest["dataset_id"], version)
+    store = MaskStore(evalset.task.name, source_key(evalset.manifest), version)
     masker = None
     failed: dict[str, str] = {}
     ious: dict[str, list[float]] = {v: [] for v in MASK_VIEWS}
@@ -237,6 +238,6 @@ def prepare_masks(evalset, checkpoint: str, model_type: str = DEFAULT_MODEL_TYPE
     iou = {v: {"mean": float(np.mean(x)), "clips": len(x)} for v, x in ious.items() if x}
     info = {"rule": PROMPT_RULE, "model_type": model_type, "checkpoint_sha256": digest,
             "checkpoint": checkpoint, "views": list(MASK_VIEWS), "clips": len(evalset.clip_ids),
-            "failed": failed, "iou_vs_exact": iou or None, "created": created_now()}
+            "failed": failed, "iou_vs_exact": iou or None, "created": utc_timestamp()}
     store.make_current(info)
     return {"version": version, **info}

@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from pwbench import __version__
 from pwbench.errors import RunMismatch
-from pwbench.io import atomic_write_bytes, atomic_write_json, dumps_json, remove_orphans
+from pwbench.io import atomic_write_bytes, atomic_write_json, dumps_json, remove_orphans, utc_timestamp
 from pwbench.results.schema import ClipRecord, RunManifest
 
 
@@ -99,7 +98,7 @@ class RunDir:
                 remove_orphans(folder)
             return
         manifest = manifest.replace(harness_version=__version__, git_hash=git_hash(), machine=machine(),
-                                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                                    created=utc_timestamp())
         atomic_write_json(self.manifest_path, manifest.to_json())
 
     def open_model(self, spec: dict[str, Any]) -> None:
