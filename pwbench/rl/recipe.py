@@ -63,7 +63,7 @@ class NFTConfig:
     old_rate: float = 0.001
     old_cap: float = 0.5
     reward: RewardSpec = field(default_factory=RewardSpec)
-    objective: str = "nft"  # OBJECTIVES: the NFT loss, or fine-tuning on each group's best candidate
+    objective: str = "nft"  # OBJECTIVES: the NFT loss, or an ablation's plain fine-tuning (FINE_TUNING)
 
     def __post_init__(self) -> None:
         for name in ("prefix", "future"):
@@ -221,7 +221,8 @@ class PersistWorldTask:
         return total
 
     def _fine_tune_loss(self, batch: Iteration, parts: list) -> torch.Tensor:
-        """The best-of-K ablation's update: plain fine-tuning on the chosen candidates."""
+        """The fine-tuning ablations' update (best-of-K, any-of-K): the plain x0 loss on the chosen
+        candidates, no old-policy prediction."""
         total = None
         for i, idx, x0, sigma, noisy in parts:
             part = denoising_loss(self.world.x0(batch.chunks[i], idx, noisy, sigma), x0, self.world.loss_weight(sigma))
