@@ -21,6 +21,7 @@ import torch
 from baselines.ctrl_world.config import FULL, SMALL, CtrlWorldConfig
 from baselines.ctrl_world.model import CtrlWorld
 from pwbench.errors import PwbenchError
+from pwbench.models.shards import load_exactly, read_shards, save_shards, shard_files
 
 OFFICIAL_REPO = "yjguo/Ctrl-World"
 OFFICIAL_FILE = "checkpoint-10000.pt"
@@ -41,7 +42,6 @@ DROID_Q99 = (0.781050771474838, 0.4366717040538788, 0.7843997478485107, 3.137465
              0.9039141565561147, 1.9915846586227417, 0.9911894202232361)
 
 SMALL_WEIGHTS_DIR = Path(__file__).parent / "weights" / "droid-sim"
-SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # files stay well under the 20 MB cap
 
 
 class WeightsMissing(PwbenchError, FileNotFoundError):
@@ -107,46 +107,18 @@ def load_official(device: str = "cuda", dtype: torch.dtype = torch.bfloat16,
 
 
 def save_small(model: CtrlWorld, folder: str | Path, metadata: dict[str, Any]) -> list[Path]:
-    """Write the state dict as safetensors shards under 20 MB each (UNet alone, then the rest)."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
-    groups: list[dict[str, torch.Tensor]] = [{}]
-    for key in sorted(state):
-        size = state[key].numel() * 4
-        if groups[-1] and sum(t.numel() * 4 for t in groups[-1].values()) + size > SHARD_LIMIT_BYTES:
-            groups.append({})
-        groups[-1][key] = state[key]
-    meta = {k: json.dumps(v) for k, v in metadata.items()}
-    for old in folder.glob("model*.safetensors"):
-        old.unlink()
-    paths = []
-    for i, group in enumerate(groups):
-        path = folder / (f"model-{i + 1:02d}-of-{len(groups):02d}.safetensors" if len(groups) > 1
-                         else "model.safetensors")
-        save_file(group, str(path), metadata=meta)
-        paths.append(path)
-    return paths
+    """Write the state dict as safetensors shards under 20 MB each."""
+    return save_shards(model.state_dict(), folder, metadata)
 
 
 def read_small(folder: str | Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict and metadata of small-model safetensors (default: the shipped weights)."""
-    from safetensors import safe_open
-
     folder = Path(folder) if folder else SMALL_WEIGHTS_DIR
-    files = sorted(folder.glob("model*.safetensors")) if folder.is_dir() else [folder]
-    if not files or not files[0].is_file():
+    files = shard_files(folder)
+    if not files:
         raise WeightsMissing(f"no small Ctrl-World weights in {folder}; train them with "
                              "`pwbench train ctrl-world --task droid-sim` (see docs/baselines/ctrl-world.md)")
-    state: dict[str, torch.Tensor] = {}
-    meta: dict[str, Any] = {}
-    for path in files:
-        with safe_open(str(path), framework="pt") as f:
-            meta.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
-            state.update({k: f.get_tensor(k) for k in f.keys()})
-    return state, meta
+    return read_shards(files)
 
 
 def load_small(folder: str | Path | None = None, config: CtrlWorldConfig = SMALL,
@@ -154,12 +126,10 @@ def load_small(folder: str | Path | None = None, config: CtrlWorldConfig = SMALL
     """The shipped small model and its metadata (stats ``pose_q01``/``pose_q99``, training facts)."""
     state, meta = read_small(folder)
     model = CtrlWorld(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+    problem = load_exactly(model, state)
+    if problem:
         raise WeightsMismatch(f"the weights in {folder or SMALL_WEIGHTS_DIR} do not fit the {config.name} "
                               f"configuration (trained as {meta.get('config', '?')!r}, "
-                              f"{meta.get('train_steps', '?')} steps): {first}. "
-                              "Retrain with `pwbench train ctrl-world --task droid-sim`.") from err
+                              f"{meta.get('train_steps', '?')} steps): {problem}. "
+                              "Retrain with `pwbench train ctrl-world --task droid-sim`.")
     return model.to(device).eval(), meta

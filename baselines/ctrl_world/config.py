@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pwbench.diffusion.recipe import SMALL_RECIPE
 from pwbench.diffusion.schedule import KarrasSchedule, LogNormalSigma
 
 # The history pattern of the original replay/keyboard scripts: indices into a buffer that holds
@@ -217,16 +218,18 @@ SMALL = CtrlWorldConfig(
     # So: sigma_max 80 (EDM's default), training sigma log-normal(1.0, 1.6) clipped to [0.002, 200],
     # so that about one window in ten is trained where only the conditioning (history, current
     # frame, poses) can tell the chunk. Steps: chosen on the validation episodes (model card).
-    num_steps=1,
+    # These values are pwbench.diffusion.recipe.SMALL_RECIPE, shared by every small model.
+    num_steps=SMALL_RECIPE.num_steps,
     noise_aug_infer=0.0,  # the condition frame is used as predicted, and the UNet is told so
-    sigma_min=0.002,
-    sigma_max=80.0,
+    sigma_min=SMALL_RECIPE.sigma_min,
+    sigma_max=SMALL_RECIPE.sigma_max,
+    rho=SMALL_RECIPE.rho,
     max_guidance=1.0,
-    train_sigma=LogNormalSigma(p_mean=1.0, p_std=1.6, clip_min=0.002, clip_max=200.0),
+    train_sigma=SMALL_RECIPE.train_sigma,
     uncond_prob=0.0,  # CFG off: it changed nothing measurable and doubles the cost (issue #8 review)
     history_sigma_std=0.3,
-    cond_sigma_max=0.3,
-    sigma_data=0.5,
+    cond_sigma_max=SMALL_RECIPE.cond_sigma_max,
+    sigma_data=SMALL_RECIPE.sigma_data,
     residual=True,
     zero_init_output=True,
     pose_features="continuous",

@@ -29,7 +29,7 @@ from baselines.ctrl_world.unet import FrameLevelUNet
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.diffusion.edm import initial_noise_scale, precondition
 from pwbench.diffusion.residual import from_residual, to_residual, zero_init_
-from pwbench.diffusion.sampler import Denoiser, Trajectory, euler_sample
+from pwbench.diffusion.sampler import Denoiser, Trajectory, euler_sample, randn_per_row
 
 
 def build_vae(size: VAEConfig) -> nn.Module:
@@ -127,7 +127,7 @@ class CtrlWorld(nn.Module):
         aug = cfg.noise_aug_infer if cond_noise is None else float(cond_noise)
         cond = current.float()
         if cfg.cond_noise_time_id and aug > 0:
-            noise = _randn(cond.shape, generator, current.device)
+            noise = randn_per_row(cond.shape, generator, current.device)
             cond = (cond + aug * noise) / (aug**2 + 1) ** 0.5
         hist = to_residual(history.float(), current.float()) if cfg.residual else history.float()
         return ChunkCondition(cond=cond / self.scaling_factor, history=hist, pose_features=pose_features,
@@ -185,7 +185,7 @@ class CtrlWorld(nn.Module):
             self.chunk_condition(current, history, pose_features, text_embeds, generator, cond_noise)
         bsz, chans, h, w = current.shape
         schedule = cfg.schedule(num_steps)
-        x = _randn((bsz, cfg.num_frames, chans, h, w), generator, current.device)
+        x = randn_per_row((bsz, cfg.num_frames, chans, h, w), generator, current.device)
         x = x * initial_noise_scale(schedule.sigma_max, cfg.sigma_data)
         return euler_sample(self.denoiser(c), x, schedule.sigmas())
 
@@ -215,13 +215,3 @@ class ChunkCondition:
         return ChunkCondition(self.cond[index], self.history[index], self.pose_features[index],
                               None if self.text_embeds is None else self.text_embeds[index], self.cond_noise)
 
-
-def _randn(shape: tuple[int, ...], generator: torch.Generator | list[torch.Generator],
-           device: torch.device | str) -> torch.Tensor:
-    """Float32 normal noise; with a list, row i comes from generator i."""
-    if isinstance(generator, torch.Generator):
-        return torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
-    if len(generator) != shape[0]:
-        raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
-    return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=device, dtype=torch.float32)
-                      for g in generator])

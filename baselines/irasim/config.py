@@ -38,6 +38,9 @@ class IRASimConfig:
     final_frame_ada: bool = False
     action_dropout: float = 0.1  # training: whole videos get the mask embedding on every frame
     frequency_embedding_size: int = 256
+    # pwbench's small recipe: embed frame 0's condition-noise level into its spatial condition
+    # (zero-initialised; absent from the released models)
+    cond_noise_embed: bool = False
 
     def __post_init__(self) -> None:
         if self.depth % 2:
@@ -65,3 +68,12 @@ RT1 = sized("XL", input_size=(32, 40))
 BRIDGE = replace(RT1)  # the same architecture and action space as RT-1
 LANGUAGE_TABLE = sized("XL", input_size=(36, 64), action_dim=2, action_embedder="linear2")
 OFFICIAL = {"rt1": RT1, "bridge": BRIDGE, "languagetable": LANGUAGE_TABLE}
+
+# pwbench's small variant for droid-sim: the three 96x160 views coded by the shared 8x8 patch-PCA
+# (48 channels) and stacked on height give a 36x20 latent canvas; IRASim-S-like width with 6
+# spatial + 6 temporal blocks (8.4 M parameters, near the small Ctrl-World's 6.7 M; one training
+# step of batch 4 takes ~3.4 s on 2 threads). The action is 24 features per frame
+# (baselines.irasim.actions).
+SMALL_NET = IRASimConfig(name="IRASim-droid-sim/2", input_size=(36, 20), in_channels=48, out_channels=48,
+                         hidden_size=192, depth=12, num_heads=3, action_dim=24, action_dropout=0.0,
+                         cond_noise_embed=True)

@@ -22,13 +22,12 @@ scalar the caller's parameterisation feeds the sinusoidal embedding).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
 from baselines.irasim.config import IRASimConfig
+from pwbench.diffusion.embeddings import timestep_features
 
 
 def sincos_1d(dim: int, positions: np.ndarray) -> np.ndarray:
@@ -63,10 +62,7 @@ class TimestepEmbedder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(frequency_size, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        half = self.frequency_size // 2
-        freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-        args = t.float()[:, None] * freqs[None]
-        features = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+        features = timestep_features(t, self.frequency_size)
         return self.mlp(features.to(self.mlp[0].weight.dtype))
 
 
@@ -150,6 +146,36 @@ class IRASim(nn.Module):
         self.temp_embed = nn.Parameter(torch.from_numpy(sincos_1d(d, frames)).float()[None], requires_grad=False)
         self.blocks = nn.ModuleList([Block(d, config.num_heads, config.mlp_ratio) for _ in range(config.depth)])
         self.final_layer = FinalLayer(d, config.patch_size, config.out_channels)
+        if config.cond_noise_embed:
+            self.cond_noise_embedder = TimestepEmbedder(d, config.frequency_embedding_size)
+        self.initialize_weights()
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """The original's initialisation (it matters only when training from scratch): xavier
+        linears and patch conv with zero bias, N(0, 0.02) timestep MLP, and zero for every adaLN
+        output and the final linear — so each block starts as the identity and the network's
+        output is exactly 0 (with a residual parameterisation: copy-last). The condition-noise
+        embedder (pwbench's addition) ends at zero too, so it changes nothing until trained."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.x_embedder.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.proj.bias)
+        embedders = [self.t_embedder] + ([self.cond_noise_embedder] if self.config.cond_noise_embed else [])
+        for emb in embedders:
+            nn.init.normal_(emb.mlp[0].weight, std=0.02)
+            nn.init.normal_(emb.mlp[2].weight, std=0.02)
+        for block in self.blocks:
+            nn.init.zeros_(block.adaLN_modulation[-1].weight)
+            nn.init.zeros_(block.adaLN_modulation[-1].bias)
+        for layer in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        if self.config.cond_noise_embed:
+            nn.init.zeros_(self.cond_noise_embedder.mlp[2].weight)
 
     def action_embedding(self, actions: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
         """(B, F-1, A) actions -> (B, F, D): the mask embedding for frame 0 (and for every frame of
@@ -165,11 +191,13 @@ class IRASim(nn.Module):
         return e
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, actions: torch.Tensor,
-                drop: torch.Tensor | None = None) -> torch.Tensor:
+                drop: torch.Tensor | None = None, cond_noise: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, F, C, H, W), timestep (B,), actions (B, F-1, A) -> (B, F, C_out, H, W).
 
         ``drop`` (B,) bool: videos whose actions are replaced by the mask embedding (training;
-        the original draws it with probability ``config.action_dropout`` inside the forward)."""
+        the original draws it with probability ``config.action_dropout`` inside the forward).
+        ``cond_noise`` (B,): frame 0's noise level, embedded into frame 0's spatial condition
+        (only with ``config.cond_noise_embed``)."""
         cfg = self.config
         b, f, _, h, w = x.shape
         if f > cfg.num_frames:
@@ -181,6 +209,12 @@ class IRASim(nn.Module):
         t_temporal = t_emb.repeat_interleave(n, dim=0)  # (B·N, D), (b, n) order
         a_emb = self.action_embedding(actions, drop).reshape(b * f, -1)
         c_spatial = t_spatial + a_emb
+        if cfg.cond_noise_embed:
+            if cond_noise is None:
+                raise ValueError(f"{cfg.name} embeds the condition frame's noise level: pass cond_noise")
+            extra = torch.zeros(b, f, c_spatial.shape[-1], dtype=c_spatial.dtype, device=c_spatial.device)
+            extra[:, 0] = self.cond_noise_embedder(cond_noise)
+            c_spatial = c_spatial + extra.reshape(b * f, -1)
         for i in range(0, cfg.depth, 2):
             tokens = self.blocks[i](tokens, c_spatial)
             tokens = tokens.reshape(b, f, n, -1).transpose(1, 2).reshape(b * n, f, -1)

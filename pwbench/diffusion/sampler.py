@@ -46,3 +46,15 @@ def euler_sample(denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, keep:
             states.append(x)
             x0s.append(x0)
     return Trajectory(sigmas=sigmas, states=states, x0=x0s)
+
+
+def randn_per_row(shape: tuple[int, ...], generator: torch.Generator | list[torch.Generator],
+                  device: torch.device | str) -> torch.Tensor:
+    """Float32 normal noise; with a list of generators, row i comes from generator i, so a clip's
+    noise in a lockstep batch is what it would be if the clip were sampled alone."""
+    if isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=device, dtype=torch.float32)
+                      for g in generator])

@@ -1,0 +1,76 @@
+"""Small-model weights as safetensors shards: each file under 20 MB, facts in the metadata.
+
+Shipped weights live in git, so no file may pass the repository's 20 MB cap; the fitted
+statistics a model needs at inference (pose percentiles, latent scale, ...) and the training
+facts travel in every shard's metadata (JSON values), so a folder of shards is self-describing.
+Safetensors holds tensors only: loading runs no code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # well under the 20 MB cap
+
+
+def save_shards(state: dict[str, torch.Tensor], folder: str | Path, metadata: dict[str, Any],
+                limit: int = SHARD_LIMIT_BYTES) -> list[Path]:
+    """Write ``state`` (as float32, keys sorted) into ``model[-i-of-n].safetensors``; older shards go."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in state.items()}
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    used = 0
+    for key in sorted(tensors):
+        size = tensors[key].numel() * 4
+        if groups[-1] and used + size > limit:
+            groups.append({})
+            used = 0
+        groups[-1][key] = tensors[key]
+        used += size
+    meta = {k: json.dumps(v) for k, v in metadata.items()}
+    for old in folder.glob("model*.safetensors"):
+        old.unlink()
+    paths = []
+    for i, group in enumerate(groups):
+        name = f"model-{i + 1:02d}-of-{len(groups):02d}.safetensors" if len(groups) > 1 else "model.safetensors"
+        save_file(group, str(folder / name), metadata=meta)
+        paths.append(folder / name)
+    return paths
+
+
+def shard_files(folder: str | Path) -> list[Path]:
+    """The shards of a folder (or the one file given); empty when there are none."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return sorted(folder.glob("model*.safetensors"))
+    return [folder] if folder.is_file() else []
+
+
+def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict and metadata of the shards ``files``."""
+    from safetensors import safe_open
+
+    state: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
+    for path in files:
+        with safe_open(str(path), framework="pt") as f:
+            meta.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
+            state.update({k: f.get_tensor(k) for k in f.keys()})
+    return state, meta
+
+
+def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """``load_state_dict(strict=True)``; on a mismatch, the first line torch names (None when it fits)."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        lines = str(err).splitlines()
+        return lines[1].strip() if len(lines) > 1 else str(err)
+    return None

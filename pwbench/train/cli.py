@@ -1,0 +1,98 @@
+"""What every ``pwbench train MODEL`` shares: the command-line options (the :class:`TrainConfig`
+fields, the data and validation split, resume, warm start, export) and the start of a run
+(:func:`prepare_run`), so each model family's trainer adds only its own parts and the same flag
+means the same thing for every model."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pwbench.data.train_split import TrainEpisode
+from pwbench.train.config import TrainConfig
+from pwbench.train.loop import read_checkpoint
+
+
+def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
+    d = TrainConfig()
+    p.add_argument("--data", default=None, help="droid-sim train split (default $PWBENCH_CACHE/droid-sim/train)")
+    p.add_argument("--out", default=out, help="checkpoint, episode cache, loss plot")
+    p.add_argument("--val-episodes", type=int, default=20, help="last episodes held out for validation")
+    p.add_argument("--max-episodes", type=int, default=None, help="use only the first N episodes of the split")
+    for name in ("steps", "batch_size", "warmup", "seed", "threads"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in ("lr", "ema", "weight_decay", "grad_clip", "save_minutes"):
+        field = "ema_decay" if name == "ema" else name
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, field))
+    p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this training wall time")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="warm-start a new run from exported safetensors (their statistics and split too)")
+    p.add_argument("--export", default=None, metavar="DIR", help="write safetensors from the checkpoint and exit")
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
+                       warmup=args.warmup, weight_decay=args.weight_decay, ema_decay=args.ema,
+                       grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
+                       save_minutes=args.save_minutes)
+
+
+def run_facts(ckpt: dict) -> dict:
+    """The training facts of a checkpoint every exported model card states."""
+    import numpy as np
+
+    tc = ckpt["config"]
+    return {"train_steps": ckpt["step"], "train_seconds": ckpt["seconds"],
+            "final_loss": float(np.mean(ckpt["losses"][-100:])) if ckpt["losses"] else float("nan"),
+            "seed": tc["seed"], "batch_size": tc["batch_size"], "lr": tc["lr"], "ema_decay": tc["ema_decay"],
+            "warmup": tc["warmup"], "weight_decay": tc["weight_decay"], "grad_clip": tc["grad_clip"],
+            "threads": tc["threads"]}
+
+
+@dataclass
+class PreparedRun:
+    """What a trainer's ``main`` has once the data and the model's starting point are settled."""
+
+    config: TrainConfig
+    out: Path
+    model: nn.Module
+    checkpoint: dict | None  # the run to resume, if any
+    episodes: list[TrainEpisode]  # the training episodes (validation ones removed)
+    facts: dict  # fitted statistics and the split, or the resumed / warm-started run's
+
+
+def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolution: tuple[int, int],
+                fit: Callable[[nn.Module, list[TrainEpisode], int], dict],
+                warm_start: Callable[[nn.Module, Path, list[int], list[int]], dict]) -> PreparedRun:
+    """Every trainer's start, the same way: seed, build, read the split (cached), hold out the
+    validation episodes, then resume (``--resume``), warm-start (``--init-from``) or fit the
+    statistics on the training episodes."""
+    from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
+
+    config = train_config(args)
+    torch.set_num_threads(config.threads)
+    out = Path(args.out)
+    ckpt = read_checkpoint(out) if args.resume else None
+    data = Path(args.data) if args.data else default_train_dir(args.task)
+    torch.manual_seed(config.seed)
+    model = build()
+    episodes = load_episodes(data, out / "cache", resolution, args.max_episodes)
+    train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
+    episodes = [e for e in episodes if e.index in set(train_ids)]
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        facts = ckpt["facts"]
+    elif args.init_from:
+        facts = warm_start(model, Path(args.init_from), train_ids, val_ids)
+    else:
+        facts = fit(model, episodes, config.seed)
+        facts.update(train_episodes=train_ids, validation_episodes=val_ids, data=str(data))
+    model.to(config.device)
+    return PreparedRun(config, out, model, ckpt, episodes, facts)
