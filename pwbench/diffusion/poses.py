@@ -74,3 +74,34 @@ def delta_scale_from_episodes(poses: Sequence[np.ndarray], offset: int, quantile
                 diffs.append(pose_delta(p[k:], p[:-k]).abs())
     alld = torch.cat(diffs).double().numpy()
     return np.maximum(np.quantile(alld, quantile, axis=0), 1e-3)
+
+
+class FrameActionFeatures:
+    """Per-frame actions of a window whose frame 0 is the condition: poses (B, F, 7) -> (B, F, 24).
+
+    Frame f gets :class:`PoseFeatures` of its pose against the condition frame's (17; another
+    reference pose may be given) and its step
+    from frame f-1 (xyz, wrapped Euler, gripper, each over its 99th percentile on the train
+    episodes, clipped to ±4; 7) — the original IRASim's frame-to-frame motion made continuous and
+    scaled by the data. Frame 0's step is zero. IRASim reads frames 1..F-1; WPE all of them.
+    """
+
+    dim = FEATURE_DIM + POSE_DIM
+
+    def __init__(self, q01: Sequence[float], q99: Sequence[float], delta_scale: Sequence[float],
+                 step_scale: Sequence[float]) -> None:
+        self.features = PoseFeatures(q01, q99, delta_scale)
+        self.step_scale = torch.as_tensor(np.asarray(step_scale, dtype=np.float32))
+        if self.step_scale.shape != (POSE_DIM,) or (self.step_scale <= 0).any():
+            raise ValueError(f"step_scale must be {POSE_DIM} positive values, got {self.step_scale.tolist()}")
+
+    def __call__(self, poses: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """``reference`` (B, 7): the pose changes are taken from (default: frame 0's pose)."""
+        feats = self.features(poses, poses[:, :1] if reference is None else reference[:, None])
+        step = pose_delta(poses[:, 1:], poses[:, :-1]) / self.step_scale.to(poses.device, poses.dtype)
+        step = torch.cat([torch.zeros_like(step[:, :1]), step.clamp(-4.0, 4.0)], dim=1)
+        return torch.cat([feats, step], dim=-1)
+
+    @classmethod
+    def from_facts(cls, facts: dict) -> FrameActionFeatures:
+        return cls(facts["pose_q01"], facts["pose_q99"], facts["pose_delta_scale"], facts["pose_step_scale"])

@@ -9,10 +9,13 @@ Safetensors holds tensors only: loading runs no code.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pwbench.errors import PwbenchError
 
 SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # well under the 20 MB cap
 
@@ -74,3 +77,22 @@ def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str 
         lines = str(err).splitlines()
         return lines[1].strip() if len(lines) > 1 else str(err)
     return None
+
+
+class SmallWeightsError(PwbenchError, FileNotFoundError):
+    """Small-model weights are missing or belong to another configuration; the message says what to run."""
+
+
+def load_small_model(build: Callable[[], torch.nn.Module], folder: str | Path, what: str, train_command: str,
+                     device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``build()`` with the shards of ``folder`` loaded strictly, in eval mode, and their metadata."""
+    files = shard_files(folder)
+    if not files:
+        raise SmallWeightsError(f"no {what} weights in {folder}; train them with `{train_command}`")
+    state, meta = read_shards(files)
+    model = build()
+    problem = load_exactly(model, state)
+    if problem:
+        raise SmallWeightsError(f"the weights in {folder} do not fit {getattr(model.config, 'name', what)} "
+                                f"(trained as {meta.get('config', '?')!r}): {problem}. Retrain with `{train_command}`.")
+    return model.to(device).eval(), meta

@@ -68,3 +68,24 @@ def test_keep_false_holds_only_the_ends() -> None:
     assert len(calls) == 4 and len(traj.states) == 2 and len(traj.x0) == 1
     # D = 0 shrinks x by sigma_next / sigma every step: exactly 0 at the end
     assert torch.equal(traj.sample, torch.zeros(3))
+
+
+def test_per_frame_euler_moves_only_frames_whose_sigma_changes() -> None:
+    from pwbench.diffusion.sampler import euler_sample, euler_sample_frames, pyramid_schedule
+
+    target = torch.randn(2, 3, 4)
+    calls = []
+
+    def denoise(x, sigma):  # x0 = a fixed blend, so every step is checkable
+        calls.append(sigma.clone())
+        return 0.5 * x + 0.5 * target
+
+    x = torch.randn(2, 3, 4) * 80
+    sigmas = torch.tensor([80.0, 5.0, 0.0])
+    traj = euler_sample_frames(denoise, x, pyramid_schedule(sigmas, 3))
+    assert len(calls) == 2 + 3 - 1 and len(traj.states) == 5
+    assert torch.equal(traj.states[1][:, 1:], x[:, 1:])  # frames 1, 2 have not started
+    assert torch.allclose(traj.sample[:, 2], 0.5 * traj.states[-2][:, 2] + 0.5 * target[:, 2])
+    # frame 0 alone follows the scalar sampler exactly
+    ref = euler_sample(lambda xx, s: 0.5 * xx + 0.5 * target[:, :1], x[:, :1].clone(), sigmas)
+    assert torch.allclose(traj.states[2][:, 0], ref.sample[:, 0])

@@ -16,8 +16,9 @@ from baselines.irasim.actions import ACTION_DIM, FrameActions
 from baselines.irasim.adapter import IRASimModel, build
 from baselines.irasim.config import SMALL_NET
 from baselines.irasim.train import main
-from baselines.irasim.weights import SmallWeightsError, load_small
+from baselines.irasim.weights import load_small
 from baselines.irasim.world import SMALL, IRASimWorld, SmallIRASimConfig
+from pwbench.models.shards import SmallWeightsError
 from pwbench.protocol import VIEWS, TaskSpec
 from pwbench.testing import synthetic_context
 

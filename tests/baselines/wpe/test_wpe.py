@@ -55,6 +55,17 @@ def test_schedule_and_pyramid_equal_the_originals() -> None:
     assert torch.equal(pyramid_matrix(4), d["pyramid_matrix_horizon4"])
 
 
+def test_the_shared_pyramid_schedule_is_wpes_index_matrix() -> None:
+    from pwbench.diffusion.sampler import pyramid_schedule
+
+    sigmas = torch.tensor([80.0, 20.0, 5.0, 1.0, 0.0])  # 4 steps
+    sched = pyramid_schedule(sigmas, 3)
+    assert sched.shape == (4 + 3, 3)
+    assert torch.equal(sched, sigmas.flip(0)[pyramid_matrix(3, steps=4)])  # index 0 = clean
+    assert torch.equal(sched[0], torch.full((3,), 80.0)) and torch.equal(sched[-1], torch.zeros(3))
+    assert (sched[:, 1:] >= sched[:, :-1]).all()  # a later frame is never less noisy
+
+
 @pytest.mark.parametrize("trajectory", [0, 1])  # guidance 1 (one pass) and 3 (with the null pass)
 def test_a_sampled_chunk_equals_the_originals_step_by_step(trajectory: int) -> None:
     model = _tiny("spatial_standard_sharp")

@@ -1,0 +1,90 @@
+"""``pwbench train wpe --task droid-sim``: the small WPE on the shared loop, data and recipe.
+
+The same data, validation split, fits (:mod:`pwbench.train.small`), loop and recipe as the small
+Ctrl-World and IRASim; WPE's own parts: windows of ``max_frames`` (8) consecutive frames, a
+reference frame per window drawn uniformly from 0..6 (the frames before it clean context, the
+frames after it diffusion-forced, :meth:`baselines.wpe.world.WPEWorld.training_loss`), frame
+actions against the reference's pose, the latent scale fitted over the 7-frame reach.
+``--init-from`` / ``--export`` as for every small model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from baselines.wpe.world import SMALL, WPEWorld
+from pwbench.diffusion.poses import FrameActionFeatures
+from pwbench.train import small
+from pwbench.train.cli import add_train_arguments, prepare_run
+from pwbench.train.fit import encode_episode
+from pwbench.train.loop import train
+from pwbench.train.windows import EncodedEpisode, WindowSampler
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="pwbench train wpe", description=__doc__.splitlines()[0])
+    p.add_argument("--task", default="droid-sim", choices=["droid-sim"], help="only the small variant trains here")
+    add_train_arguments(p, out="runs/wpe-droid-sim")
+    return p.parse_args(argv)
+
+
+class WPETrainTask:
+    def __init__(self, model: WPEWorld, sampler: WindowSampler, facts: dict[str, Any], device: str) -> None:
+        self.name = model.config.name
+        self.module = model
+        self.sampler = sampler
+        self.actions = FrameActionFeatures.from_facts(facts)
+        self._facts = facts
+        self.device = device
+
+    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(n, p) for n, p in self.module.named_parameters() if n.startswith("net.")]
+
+    def batch(self, rng: np.random.Generator, size: int):
+        w = self.sampler.draw(rng, size)
+        k = torch.from_numpy(rng.integers(0, w.latents.shape[1] - 1, size))
+        feats = self.actions(w.poses, w.poses[torch.arange(size), k])
+        return w.latents.to(self.device), feats.to(self.device), k.to(self.device)
+
+    def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
+        latents, actions, k = batch
+        return self.module.training_loss(latents, actions, k, generator)
+
+    def facts(self) -> dict[str, Any]:
+        return self._facts
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(list(argv or []))
+    if args.export:
+        print(json.dumps(small.export(Path(args.out), Path(args.export), lambda: WPEWorld(SMALL), "wpe small"),
+                         indent=1))
+        return 0
+    frames = SMALL.net.max_frames
+
+    def fit(model, episodes, seed):
+        return small.fit_statistics(model, episodes, seed, reach=frames - 1)
+
+    run = prepare_run(args, lambda: WPEWorld(SMALL), (SMALL.view_height, SMALL.view_width), fit, small.warm_start)
+    model = run.model
+    encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
+                              torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
+    run.episodes.clear()
+    task = WPETrainTask(model, WindowSampler(encoded, small.consecutive_windows(frames)), run.facts,
+                        run.config.device)
+    state = train(task, run.config, run.out, resume=run.checkpoint)
+    print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
+          f"{len(encoded)} episodes)")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,93 @@
+"""The parts of a small residual world model's trainer that do not depend on its network.
+
+IRASim and WPE (and any later family on the shared recipe) train a ``net`` beside a patch-PCA
+``vae`` on the same data, so they fit the same statistics, warm-start and export the same way:
+
+* :func:`fit_statistics` — the codec, the latent scale over the model's reach (how many frames
+  ahead of its reference it predicts), pose percentiles, the pose change over the reach and the
+  frame-to-frame pose step (:class:`pwbench.diffusion.poses.FrameActionFeatures`);
+* :func:`warm_start` — continue from exported weights (their statistics and split too), for a
+  budget longer than one session;
+* :func:`export` — the EMA weights of a checkpoint as safetensors shards with every fitted
+  statistic and training fact in the metadata, plus ``training.json`` and ``loss.png``;
+* :func:`consecutive_windows` — windows of consecutive frames starting anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from pwbench.data.train_split import TrainEpisode
+from pwbench.diffusion.poses import delta_scale_from_episodes
+from pwbench.errors import PwbenchError
+from pwbench.models.shards import read_shards, save_shards, shard_files
+from pwbench.train.cli import run_facts
+from pwbench.train.fit import fit_codec, pose_statistics, residual_scale
+from pwbench.train.loop import ema_state_dict, read_checkpoint
+from pwbench.train.plot import plot_losses
+from pwbench.train.windows import WindowPattern
+
+FITTED_FACTS = ("pca_variance", "residual_std_raw", "pose_q01", "pose_q99", "stats_source", "pose_delta_scale",
+                "pose_step_scale", "scaling_factor", "train_episodes", "validation_episodes", "data")
+
+
+def fit_statistics(model: nn.Module, episodes: list[TrainEpisode], seed: int, reach: int) -> dict[str, Any]:
+    """Fit ``model.vae`` and its latent scale (residual std = the recipe's sigma_data over 1..reach
+    frames) and the pose statistics, on the training episodes."""
+    facts: dict[str, Any] = {"pca_variance": fit_codec(model.vae, episodes, seed)}
+    model.vae.scaling_factor.fill_(1.0)
+    raw, scale = residual_scale(model.encode_views, episodes, reach, model.config.recipe.sigma_data, model.device)
+    model.vae.scaling_factor.fill_(scale)
+    facts.update(residual_std_raw=raw, **pose_statistics(episodes, reach),
+                 pose_step_scale=delta_scale_from_episodes([e.pose for e in episodes], 1).tolist(),
+                 scaling_factor=scale)
+    return facts
+
+
+def warm_start(model: nn.Module, folder: Path, train_ids: list[int], val_ids: list[int]) -> dict[str, Any]:
+    """Load exported shards into ``model`` (strictly); returns the facts the new run carries on."""
+    files = shard_files(folder)
+    if not files:
+        raise PwbenchError(f"no exported weights (model*.safetensors) in {folder} to warm-start from")
+    state, meta = read_shards(files)
+    model.load_state_dict(state, strict=True)
+    if meta.get("train_episodes") != train_ids or meta.get("validation_episodes") != val_ids:
+        raise PwbenchError(f"{folder} was trained on another train/validation split; warm-start with the "
+                           "same --data, --val-episodes and --max-episodes")
+    facts = {k: meta[k] for k in FITTED_FACTS if k in meta}
+    parent = {k: meta[k] for k in ("config", "train_steps", "train_seconds", "final_loss", "seed", "batch_size",
+                                   "lr", "init_from") if k in meta}
+    facts["init_from"] = parent | {"weights": str(folder)}
+    return facts
+
+
+def export(out: Path, dest: Path, build: Callable[[], nn.Module], title: str) -> dict[str, Any]:
+    """EMA weights of ``out/checkpoint.pt`` -> ``dest`` safetensors (+ loss plot, facts JSON)."""
+    ckpt = read_checkpoint(out)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint.pt in {out}")
+    model = build()
+    model.load_state_dict(ema_state_dict(model, ckpt))
+    cfg = model.config
+    facts = dict(ckpt["facts"]) | {"config": cfg.name, **run_facts(ckpt), "num_steps_default": cfg.recipe.num_steps,
+                                   "num_parameters": sum(p.numel() for p in model.net.parameters() if p.requires_grad)}
+    paths = save_shards(model.state_dict(), dest, facts)
+    plot_losses(ckpt["losses"], dest / "loss.png", f"{title}, droid-sim train ({ckpt['step']} steps)",
+                ylabel="EDM x0 loss (weighted)")
+    (dest / "training.json").write_text(json.dumps(facts | {"files": [p.name for p in paths]}, indent=1) + "\n")
+    return facts
+
+
+def consecutive_windows(frames: int) -> WindowPattern:
+    """``frames`` consecutive frames starting anywhere in the episode (episodes need that many)."""
+    def pattern(rng: np.random.Generator, length: int) -> list[int]:
+        start = int(rng.integers(0, length - frames + 1))
+        return list(range(start, start + frames))
+
+    return pattern

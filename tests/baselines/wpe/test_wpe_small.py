@@ -1,0 +1,125 @@
+"""The small WPE: copy-last when untrained, diffusion-forcing loss, pyramid chunks that keep the
+context, trainer (bit-exact resume, export) and adapter (window, short chunk, seeds, lockstep)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.wpe.adapter import WPEModel, build
+from baselines.wpe.train import main
+from baselines.wpe.weights import load_small
+from baselines.wpe.world import SMALL, SMALL_NET, SmallWPEConfig, WPEWorld
+from pwbench.diffusion.poses import FrameActionFeatures
+from pwbench.models.shards import SmallWeightsError
+from pwbench.protocol import VIEWS, TaskSpec
+from pwbench.testing import synthetic_context
+
+TINY = SmallWPEConfig(name="tiny", net=replace(SMALL_NET, name="tiny", in_channels=4, dim=32, num_layers=1,
+                                               num_heads=2), view_height=16, view_width=32, latent_channels=4)
+TASK = TaskSpec(name="tiny", dataset_id="x", resolution=(16, 32), mask_source="simulator", mask_version="v",
+                description="tiny")
+ACTIONS = FrameActionFeatures(np.full(7, -1.0), np.full(7, 1.0), np.full(7, 0.1), np.full(7, 0.02))
+A = FrameActionFeatures.dim
+
+
+def _trained_a_little() -> WPEWorld:
+    torch.manual_seed(0)
+    model = WPEWorld(TINY)
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model.eval()
+
+
+def test_untrained_model_is_copy_last_and_keeps_the_context() -> None:
+    torch.manual_seed(0)
+    model = WPEWorld(TINY).eval()
+    window = torch.randn(2, 3, 4, 6, 4)
+    traj = model.chunk_trajectory(window, 4, torch.randn(2, 7, A), torch.Generator().manual_seed(0), num_steps=2)
+    assert len(traj.states) == 2 + 4 - 1 + 1  # the pyramid: steps + new - 1 network calls
+    context = window - window[:, -1:]
+    assert all(torch.equal(s[:, :3], context) for s in traj.states)  # context frames are given, never moved
+    pred = model.predict_chunk(window, 4, torch.randn(2, 7, A), torch.Generator().manual_seed(0), num_steps=1)
+    sd, smax = SMALL.recipe.sigma_data, SMALL.recipe.sigma_max
+    spread = sd**2 / (smax**2 + sd**2) * math.sqrt(smax**2 + sd**2)
+    assert (pred - window[:, -1:]).std().item() == pytest.approx(spread, rel=0.15)  # scatter around the current
+    block = model.chunk_trajectory(window, 4, torch.randn(2, 7, A), torch.Generator().manual_seed(0), num_steps=2,
+                                   pyramid=False)
+    assert len(block.states) == 3
+
+
+def test_loss_trains_only_frames_after_the_reference() -> None:
+    model = _trained_a_little().train()
+    latents = torch.randn(3, 8, 4, 6, 4)
+    k = torch.tensor([0, 3, 6])
+    loss = model.training_loss(latents, torch.randn(3, 8, A), k, torch.Generator().manual_seed(1))
+    loss.backward()
+    assert torch.isfinite(loss) and model.net.final_layer.linear.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # temporal attention is causal: a later frame never changes an earlier estimate
+        x, sigma, acts = torch.randn(2, 8, 4, 6, 4), torch.rand(2, 8) + 0.1, torch.randn(2, 8, A)
+        ref, code, cs = torch.tensor([2, 2]), torch.randn(2, 4, 6, 4), torch.zeros(2)
+        before = model.denoise(x, sigma, ref, code, cs, acts)
+        x[:, 7] += 1.0
+        after = model.denoise(x, sigma, ref, code, cs, acts)
+    assert torch.equal(before[:, :7], after[:, :7]) and not torch.equal(before[:, 7], after[:, 7])
+
+def _rollout(model: WPEModel, ctx) -> dict[str, np.ndarray]:
+    model.reset(ctx)
+    chunks = [model.step(ctx.future_actions[s:s + 4], None) for s in range(0, ctx.horizon, 4)]
+    return {v: np.concatenate([c[v] for c in chunks]) for v in VIEWS}
+
+
+def test_adapter_window_short_chunk_seeds_and_lockstep() -> None:
+    model = WPEModel(_trained_a_little(), TASK, ACTIONS, num_steps=2, pyramid=True, variant="tiny")
+    ctx = synthetic_context((16, 32), 14, seed=3)  # chunks 4, 4, 4, 2
+    out = _rollout(model, ctx)
+    assert all(out[v].shape == (14, 16, 32, 3) and out[v].dtype == np.uint8 for v in VIEWS)
+    assert len(model.clips[0].latents) == 4 and len(model.clips[0].poses) == 4  # max_frames 8 - chunk 4
+    assert all(np.array_equal(out[v], _rollout(model, ctx)[v]) for v in VIEWS)
+    other = _rollout(model, synthetic_context((16, 32), 14, seed=4))
+    assert any(not np.array_equal(out[v], other[v]) for v in VIEWS)
+    ctx2 = synthetic_context((16, 32), 14, seed=4, content_seed=1)
+    model.reset_batch([ctx, ctx2])
+    batched = [model.step_batch([ctx.future_actions[s:s + 4], ctx2.future_actions[s:s + 4]], [None, None])
+               for s in range(0, 14, 4)]
+    first = {v: np.concatenate([b[0][v] for b in batched]) for v in VIEWS}
+    assert all(np.abs(first[v].astype(int) - out[v].astype(int)).max() <= 1 for v in VIEWS)
+    model.reset(ctx)
+    with pytest.raises(ValueError, match="1..4 frames"):
+        model.step(np.zeros((5, 7), np.float32), None)
+
+
+def test_missing_weights_and_other_tasks_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(SmallWeightsError, match="pwbench train wpe"):
+        load_small(tmp_path / "none")
+    with pytest.raises(ValueError, match="droid-sim only"):
+        build(TaskSpec(name="droid", dataset_id="x", resolution=(192, 320), mask_source="sam", mask_version="v",
+                       description="d"))
+
+
+def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Path) -> None:
+    args = ["--data", str(tiny_dataset), "--batch-size", "1", "--max-episodes", "3", "--val-episodes", "1",
+            "--warmup", "1"]
+    out, straight = tmp_path / "run", tmp_path / "straight"
+    assert main(args + ["--out", str(out), "--steps", "1"]) == 0
+    assert main(args + ["--out", str(out), "--steps", "2", "--resume"]) == 0
+    assert main(args + ["--out", str(straight), "--steps", "2"]) == 0
+    resumed = torch.load(out / "checkpoint.pt", weights_only=True)
+    unbroken = torch.load(straight / "checkpoint.pt", weights_only=True)
+    assert resumed["losses"] == unbroken["losses"]
+    assert all(torch.equal(resumed["model"][k], v) for k, v in unbroken["model"].items())
+    dest = tmp_path / "weights"
+    assert main(["--out", str(out), "--export", str(dest)]) == 0
+    _, meta = load_small(dest)
+    assert meta["train_steps"] == 2 and meta["config"] == SMALL.name and len(meta["pose_step_scale"]) == 7
+    wm = build(TaskSpec(name="droid-sim", dataset_id="x", resolution=(96, 160), mask_source="simulator",
+                        mask_version="v", description="s"), weights=str(dest), num_steps=1, pyramid=False)
+    ctx = synthetic_context((96, 160), 4, seed=0)
+    wm.reset(ctx)
+    assert wm.step(ctx.future_actions, ctx.future_joints)[VIEWS[0]].shape == (4, 96, 160, 3)
