@@ -2,9 +2,8 @@
 
 The issue's budget: each model rolls out the 16-clip, 11 s droid-sim eval (56 frames x 3 views
 per clip) in <= 90 s on 2 cores. Measured clip by clip (batch 1, what ``pwbench run`` does by
-default) and in lockstep (batch 16, ``--batch 16``). A model without shipped weights is measured
-untrained — its cost does not depend on the weights' values — and says so in ``weights``.
-Sampler settings are each model's defaults (the weights' validated choice).
+default) and in lockstep (batch 16, ``--batch 16``), with the shipped weights and each model's
+default sampler (the weights' validated choice).
 
 Run: ``PWBENCH_BENCH_THREADS=2 .venv/bin/pytest benchmarks/test_rollout_speed.py``; figures in
 docs/performance.md.
@@ -19,47 +18,23 @@ import pytest
 import torch
 
 from pwbench import protocol
-from pwbench.models.base import RolloutContext
-from pwbench.models.shards import SmallWeightsError
+from pwbench.models.base import RolloutContext, WorldModel
 from pwbench.testing import synthetic_context
 
 FRAMES = protocol.HORIZON_GRID["11s"]
 CLIPS = 16
 THREADS = int(os.environ.get("PWBENCH_BENCH_THREADS", "1"))
 TASK = protocol.TASKS["droid-sim"]
-FACTS = {"pose_q01": [-1.0] * 7, "pose_q99": [1.0] * 7, "pose_delta_scale": [0.1] * 7, "pose_step_scale": [0.02] * 7}
 
 
-def _irasim():
-    from baselines.irasim.actions import FrameActions
-    from baselines.irasim.adapter import IRASimModel, build
-    from baselines.irasim.world import IRASimWorld
+def _build(name: str) -> WorldModel:
+    """The shipped small model (weights in git), with its default sampler."""
+    from pwbench.models import registry
 
-    try:
-        return build(TASK), "shipped"
-    except SmallWeightsError:
-        return IRASimModel(IRASimWorld().eval(), TASK, FrameActions.from_facts(FACTS), 1, "untrained"), "untrained"
+    return registry.build(name, TASK)
 
 
-def _wpe():
-    from baselines.wpe.adapter import WPEModel, build
-    from baselines.wpe.world import WPEWorld
-    from pwbench.diffusion.poses import FrameActionFeatures
-
-    try:
-        return build(TASK), "shipped"
-    except SmallWeightsError:
-        return WPEModel(WPEWorld().eval(), TASK, FrameActionFeatures.from_facts(FACTS), 1, True, "untrained"), \
-            "untrained"
-
-
-def _ctrl_world():
-    from baselines.ctrl_world.adapter import build
-
-    return build(TASK), "shipped"
-
-
-MODELS = {"ctrl-world": _ctrl_world, "irasim": _irasim, "wpe": _wpe}
+MODELS = ["ctrl-world", "irasim", "wpe"]
 
 
 def context(seed: int) -> RolloutContext:
@@ -68,10 +43,10 @@ def context(seed: int) -> RolloutContext:
 
 
 @pytest.mark.parametrize("batch", [1, CLIPS])
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", MODELS)
 def test_rollout_16_clips_11s(benchmark, name: str, batch: int) -> None:
     torch.set_num_threads(THREADS)
-    model, weights = MODELS[name]()
+    model = _build(name)
     chunk = model.spec.chunk_size
     contexts = [context(s) for s in range(CLIPS)]
 
@@ -85,6 +60,6 @@ def test_rollout_16_clips_11s(benchmark, name: str, batch: int) -> None:
 
     benchmark.pedantic(rollout, rounds=1, iterations=1, warmup_rounds=0)
     seconds = benchmark.stats["mean"]
-    benchmark.extra_info.update(model=name, weights=weights, threads=THREADS, batch=batch, clips=CLIPS,
+    benchmark.extra_info.update(model=name, threads=THREADS, batch=batch, clips=CLIPS,
                                 frames=FRAMES, chunk=chunk, sampler=model.spec.extra,
                                 frames_per_s=CLIPS * FRAMES / seconds, within_90s=bool(np.float64(seconds) <= 90))
