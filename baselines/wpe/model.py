@@ -58,6 +58,26 @@ def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     return (x * cos + rotated * sin).to(dtype)
 
 
+class FrameCache:
+    """One temporal block's rotated keys and values of a window's first frames.
+
+    Causal temporal attention makes a frame's activations depend only on itself and earlier
+    frames, so frames that a sampler no longer changes — clean context, finished frames — need
+    one pass, not one per network call: later calls run only the frames after them."""
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None  # (N, heads, frames, head_dim)
+        self.values: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        self.keys = keys if self.keys is None else torch.cat([self.keys, keys], 2)
+        self.values = values if self.values is None else torch.cat([self.values, values], 2)
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -65,12 +85,24 @@ class Attention(nn.Module):
         self.qkv_proj = nn.Linear(dim, 3 * dim, bias=False)
         self.out_proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, angles: torch.Tensor, causal: bool) -> torch.Tensor:
-        """x (N, L, D) -> (N, L, D); q | k | v contiguous, heads split head-major."""
+    def forward(self, x: torch.Tensor, angles: torch.Tensor, causal: bool,
+                cache: FrameCache | None = None, commit: int = 0) -> torch.Tensor:
+        """x (N, L, D) -> (N, L, D); q | k | v contiguous, heads split head-major. With ``cache``
+        (causal only) x holds the L positions after the cached ones, which every query also sees;
+        the keys and values of x's first ``commit`` positions are then appended to it."""
         n, length, dim = x.shape
         q, k, v = (t.reshape(n, length, self.heads, -1).transpose(1, 2) for t in self.qkv_proj(x).chunk(3, -1))
         q, k = apply_rope(q, angles), apply_rope(k, angles)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        if cache is None or cache.keys is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        else:
+            start = cache.length
+            keys = torch.arange(start + length, device=x.device)[None]
+            seen = keys <= start + torch.arange(length, device=x.device)[:, None]  # causal across the cache
+            out = F.scaled_dot_product_attention(q, torch.cat([cache.keys, k], 2), torch.cat([cache.values, v], 2),
+                                                 attn_mask=seen)
+        if cache is not None and commit:
+            cache.append(k[:, :, :commit], v[:, :, :commit])
         return self.out_proj(out.transpose(1, 2).reshape(n, length, dim))
 
 
@@ -86,15 +118,16 @@ class DiTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ffwd = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"), nn.Linear(4 * dim, dim))
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-        """x (B, T, h, w, D), c (B, T, D)."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor, angles: torch.Tensor,
+                cache: FrameCache | None = None, commit: int = 0) -> torch.Tensor:
+        """x (B, T, h, w, D), c (B, T, D); ``cache``, ``commit``: :meth:`Attention.forward`'s."""
         b, t, h, w, d = x.shape
         m = self.adaLN_modulation(c)[:, :, None, None, :].chunk(6, dim=-1)
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = m
         y = self.norm1(x) * (1 + scale_a) + shift_a
         if self.temporal:  # (B*h*w, T, D), causal over frames
             seq = y.permute(0, 2, 3, 1, 4).reshape(b * h * w, t, d)
-            out = self.attn(seq, angles, causal=True).reshape(b, h, w, t, d).permute(0, 3, 1, 2, 4)
+            out = self.attn(seq, angles, True, cache, commit).reshape(b, h, w, t, d).permute(0, 3, 1, 2, 4)
         else:  # (B*T, h*w, D)
             out = self.attn(y.reshape(b * t, h * w, d), angles, causal=False).reshape(b, t, h, w, d)
         x = x + out * gate_a
@@ -159,20 +192,34 @@ class WPE(nn.Module):
         feats = timestep_features(t, self.config.frequency_embedding_size).to(self.action_embedder.weight.dtype)
         return self.timestep_mlp(feats) + self.action_embedder(action)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """x (B, T, H, W, C) latents, t (B, T) per-frame timesteps, action (B, T, A) -> (B, T, H, W, C)."""
+    def new_cache(self) -> list[FrameCache]:
+        return [FrameCache() for _ in self.blocks]
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, action: torch.Tensor, cache: list[FrameCache] | None = None,
+                commit: int = 0, window: int | None = None) -> torch.Tensor:
+        """x (B, T, H, W, C) latents, t (B, T) per-frame timesteps, action (B, T, A) -> (B, T, H, W, C).
+
+        Incremental use (a sampler's calls within one window): with ``cache`` (from
+        :meth:`new_cache`) x holds the frames after the cached ones, and the first ``commit`` of
+        them are added to it; ``window`` is the whole window's length, which fixes the temporal
+        RoPE positions (pixel RoPE spreads them over the window). The outputs equal those of one
+        pass over the whole window at the same positions."""
         cfg = self.config
         b, frames, height, width, chans = x.shape
         p = cfg.patch_size
+        start = cache[0].length if cache else 0
+        window = start + frames if window is None else window
+        if not start + frames <= window:
+            raise ValueError(f"frames {start}..{start + frames - 1} lie outside a window of {window}")
         tokens = self.x_proj(x.reshape(b * frames, height, width, chans).permute(0, 3, 1, 2))
         h, w = tokens.shape[-2:]
         tokens = tokens.permute(0, 2, 3, 1).reshape(b, frames, h, w, -1)
         c = self.condition(t, action)
         spatial = rope_angles((h, w), cfg.head_dim, cfg.spatial_rope, x.device)
-        temporal = rope_angles((frames,), cfg.head_dim, cfg.temporal_rope, x.device)
-        for block in self.blocks:
+        temporal = rope_angles((window,), cfg.head_dim, cfg.temporal_rope, x.device)[start:start + frames]
+        for i, block in enumerate(self.blocks):
             tokens = block.s_block(tokens, c, spatial)
-            tokens = block.t_block(tokens, c, temporal)
+            tokens = block.t_block(tokens, c, temporal, cache[i] if cache else None, commit)
         out = self.final_layer(tokens, c)  # (B, T, h, w, p*p*C), a patch's channels (p1, p2, c)
         out = out.reshape(b, frames, h, w, p, p, chans).permute(0, 1, 2, 4, 3, 5, 6)
         return out.reshape(b, frames, h * p, w * p, chans)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from baselines.wpe.config import WPEConfig
-from baselines.wpe.model import WPE
+from baselines.wpe.model import WPE, FrameCache
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.diffusion.edm import initial_noise_scale, loss_weight, precondition
 from pwbench.diffusion.poses import FrameActionFeatures
@@ -93,18 +93,22 @@ class WPEWorld(nn.Module):
         return self.codec.decode_views(latents)
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, reference: torch.Tensor, ref_code: torch.Tensor,
-                ref_sigma: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+                ref_sigma: torch.Tensor, actions: torch.Tensor, cache: list[FrameCache] | None = None,
+                commit: int = 0, window: int | None = None) -> torch.Tensor:
         """x0 estimates of every frame's residual. x (B, F, C, h, w) residuals from the reference
         frame at sigma (B, F); reference (B,) the reference frame's index, whose slot takes the raw
-        code ``ref_code`` (B, C, h, w) at noise ``ref_sigma`` (B,) instead; actions (B, F, A)."""
+        code ``ref_code`` (B, C, h, w) at noise ``ref_sigma`` (B,) instead; actions (B, F, A).
+        ``cache``, ``commit``, ``window``: incremental use, as :meth:`WPE.forward` (x then holds
+        the frames after the cached ones; ``reference`` still counts from the window's start)."""
         r = self.config.recipe
         b, f = x.shape[:2]
-        is_ref = torch.arange(f, device=x.device)[None] == reference[:, None]  # (B, F)
+        start = cache[0].length if cache else 0
+        is_ref = start + torch.arange(f, device=x.device)[None] == reference[:, None]  # (B, F)
         sigma = torch.where(is_ref, ref_sigma.clamp(min=r.sigma_min)[:, None], sigma)
         p = precondition(sigma[..., None, None, None], r.sigma_data)
         frames = torch.where(is_ref[..., None, None, None], ref_code[:, None], x * p.c_in)
         t = TIMESTEP_SCALE * p.c_noise.reshape(b, f)
-        out = self.net(frames.permute(0, 1, 3, 4, 2), t, actions).permute(0, 1, 4, 2, 3)
+        out = self.net(frames.permute(0, 1, 3, 4, 2), t, actions, cache, commit, window).permute(0, 1, 4, 2, 3)
         return p.c_skip * x + p.c_out * out
 
     def training_loss(self, latents: torch.Tensor, actions: torch.Tensor, k: torch.Tensor,
@@ -140,7 +144,10 @@ class WPEWorld(nn.Module):
         the current frame (the reference; n + new <= max_frames); actions (B, n + new, A) against
         the current pose. ``pyramid``: the original's staggered schedule (num_steps + new - 1
         network calls); otherwise the new frames walk the sigmas together (num_steps calls).
-        The trajectory holds residuals from the current frame; context frames are unchanged."""
+        The trajectory holds residuals from the current frame; context frames are unchanged, and a
+        frame's x0 estimate is only meaningful in the rows where it moves. Each call runs only the
+        frames it must (:class:`baselines.wpe.model.FrameCache`): with the pyramid and one step, 11
+        frame-passes per 4-frame chunk after 4 context frames instead of 32."""
         r, cfg = self.config.recipe, self.config
         b, n = window.shape[:2]
         if n + new > cfg.net.max_frames:
@@ -157,11 +164,22 @@ class WPEWorld(nn.Module):
         reference = torch.full((b,), n - 1, dtype=torch.long, device=current.device)
         zero = torch.zeros(b, device=current.device)
 
-        def denoise(xx: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            # frames already clean (sigma 0) are fed like the context, at the stabilization level
-            sigma = torch.where(sigma > 0, sigma, torch.full_like(sigma, cfg.stabilization_sigma))
-            out = self.denoise(xx, sigma.expand(b, -1), reference, ref_code, zero, actions)
-            return torch.cat([xx[:, :n], out[:, n:]], dim=1)  # context frames are given, not estimated
+        given = torch.arange(n + new, device=current.device) < n
+        cache = self.net.new_cache()
+
+        def denoise(xx: torch.Tensor, sigma: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
+            # Causal attention: run only from the first uncached frame to the last moving one. The
+            # context and the finished frames (sigma 0, fed like the context at the stabilization
+            # level) no longer change, so the leading run of them is cached after its one pass.
+            start, stop = cache[0].length, int(moving.nonzero().max()) + 1
+            fixed = (given | (sigma == 0))[start:stop]
+            commit = int(fixed.int().cumprod(0).sum())
+            level = torch.where(sigma > 0, sigma, torch.full_like(sigma, cfg.stabilization_sigma))[start:stop]
+            x0 = xx.clone()  # frames outside the span (context, not yet started) are not estimated
+            x0[:, start:stop] = self.denoise(xx[:, start:stop], level.expand(b, -1), reference, ref_code, zero,
+                                             actions[:, start:stop], cache, commit, window=n + new)
+            x0[:, :n] = xx[:, :n]  # context frames are given, not estimated
+            return x0
 
         return euler_sample_frames(denoise, x, torch.cat([held, rows], dim=1).to(current.device))
 

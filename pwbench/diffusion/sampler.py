@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, sigma scalar) -> x0 estimate
-# (x (B, F, ...), sigma (F,): one noise level per frame) -> x0 estimate (diffusion forcing)
-FrameDenoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (x (B, F, ...), sigma (F,): one noise level per frame, moving (F,)) -> x0 estimate (diffusion
+# forcing); only the moving frames' estimates are used, so a denoiser may skip the others
+FrameDenoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -81,14 +82,15 @@ def euler_sample_frames(denoise: FrameDenoiser, x: torch.Tensor, schedule: torch
     """Euler with one noise level per frame: ``schedule`` (R, F) gives each frame's sigma at each
     row; from row r to r + 1 a frame whose sigma changes takes an Euler step (to its x0 estimate
     when the next sigma is 0), the others are left exactly as they are. x (B, F, ...) starts at
-    row 0's levels."""
+    row 0's levels. The denoiser is told which frames move: the others' estimates are never read
+    (a causal model need not run the frames after the last moving one)."""
     schedule = schedule.to(x.device, x.dtype)
     shape = (1, schedule.shape[1]) + (1,) * (x.ndim - 2)
     states, x0s = [x], []
     for r in range(len(schedule) - 1):
         sigma, nxt = schedule[r], schedule[r + 1]
         moving = sigma != nxt
-        x0 = denoise(x, sigma).to(x.dtype)
+        x0 = denoise(x, sigma, moving).to(x.dtype)
         safe = torch.where(moving, sigma, torch.ones_like(sigma))
         stepped = x + (x - x0) / safe.reshape(shape) * (nxt - sigma).reshape(shape)
         x = torch.where(moving.reshape(shape), stepped, x)

@@ -74,16 +74,19 @@ def test_per_frame_euler_moves_only_frames_whose_sigma_changes() -> None:
     from pwbench.diffusion.sampler import euler_sample, euler_sample_frames, pyramid_schedule
 
     target = torch.randn(2, 3, 4)
-    calls = []
+    calls, moved = [], []
 
-    def denoise(x, sigma):  # x0 = a fixed blend, so every step is checkable
+    def denoise(x, sigma, moving):  # x0 = a fixed blend, so every step is checkable
         calls.append(sigma.clone())
+        moved.append(moving.tolist())
         return 0.5 * x + 0.5 * target
 
     x = torch.randn(2, 3, 4) * 80
     sigmas = torch.tensor([80.0, 5.0, 0.0])
     traj = euler_sample_frames(denoise, x, pyramid_schedule(sigmas, 3))
     assert len(calls) == 2 + 3 - 1 and len(traj.states) == 5
+    # the denoiser is told which frames step: frame j from call j to call j + 1
+    assert moved == [[True, False, False], [True, True, False], [False, True, True], [False, False, True]]
     assert torch.equal(traj.states[1][:, 1:], x[:, 1:])  # frames 1, 2 have not started
     assert torch.allclose(traj.sample[:, 2], 0.5 * traj.states[-2][:, 2] + 0.5 * target[:, 2])
     # frame 0 alone follows the scalar sampler exactly

@@ -69,6 +69,48 @@ def test_loss_trains_only_frames_after_the_reference() -> None:
         after = model.denoise(x, sigma, ref, code, cs, acts)
     assert torch.equal(before[:, :7], after[:, :7]) and not torch.equal(before[:, 7], after[:, 7])
 
+@pytest.mark.parametrize("rope", ["standard", "pixel"])
+def test_incremental_network_equals_one_pass_over_the_window(rope: str) -> None:
+    from baselines.wpe.model import WPE
+    torch.manual_seed(0)
+    net = WPE(replace(TINY.net, temporal_rope=rope, spatial_rope=rope, num_layers=2)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        x, t, a = torch.randn(2, 7, 4, 6, 4), torch.rand(2, 7) * 999, torch.randn(2, 7, A)
+        full = net(x, t, a)
+        cache = net.new_cache()
+        head = net(x[:, :4], t[:, :4], a[:, :4], cache, commit=3, window=7)  # frames 0..3, cache 0..2
+        rest = net(x[:, 3:], t[:, 3:], a[:, 3:], cache, commit=0, window=7)  # frames 3..6 after the cache
+    assert cache[0].length == 3
+    assert torch.allclose(head, full[:, :4], atol=1e-5) and torch.allclose(rest, full[:, 3:], atol=1e-5)
+
+
+@pytest.mark.parametrize("pyramid", [True, False])
+def test_cached_sampler_equals_running_the_whole_window_every_call(pyramid: bool) -> None:
+    from pwbench.diffusion.residual import to_residual
+    from pwbench.diffusion.sampler import euler_sample_frames, pyramid_schedule
+    model, r = _trained_a_little(), TINY.recipe
+    window, acts = torch.randn(2, 3, 4, 6, 4), torch.randn(2, 7, A)
+    traj = model.chunk_trajectory(window, 4, acts, torch.Generator().manual_seed(0), num_steps=2, pyramid=pyramid)
+    # the plain sampler: every call runs all 7 frames
+    current = window[:, -1]
+    sigmas = r.schedule(2).sigmas()
+    rows = pyramid_schedule(sigmas, 4) if pyramid else sigmas[:, None].expand(-1, 4)
+    held = torch.full((len(rows), 3), TINY.stabilization_sigma)
+    x = torch.cat([to_residual(window, current), traj.states[0][:, 3:]], dim=1)
+
+    def denoise(xx, sigma, moving):
+        sigma = torch.where(sigma > 0, sigma, torch.full_like(sigma, TINY.stabilization_sigma))
+        out = model.denoise(xx, sigma.expand(2, -1), torch.full((2,), 2), current / model.scaling_factor,
+                            torch.zeros(2), acts)
+        return torch.cat([xx[:, :3], out[:, 3:]], dim=1)
+
+    plain = euler_sample_frames(denoise, x, torch.cat([held, rows], dim=1))
+    assert len(plain.states) == len(traj.states)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain.states, traj.states, strict=True))
+
+
 def _rollout(model: WPEModel, ctx) -> dict[str, np.ndarray]:
     model.reset(ctx)
     chunks = [model.step(ctx.future_actions[s:s + 4], None) for s in range(0, ctx.horizon, 4)]
