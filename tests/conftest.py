@@ -14,12 +14,22 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Eval-set caches go to a per-session temp folder; LPIPS weights keep the shared cache."""
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Eval-set caches go to a per-session temp folder, for session- and module-scoped fixtures too
+    (a function-scoped patch comes too late for them): a manifest left in ``~/.cache`` by an earlier
+    session would name the same temp path with another revision and refuse the run. LPIPS weights
+    keep the shared cache."""
     cache = tmp_path_factory.getbasetemp() / "pwbench-cache"
-    monkeypatch.setenv("PWBENCH_EVALSET_CACHE", str(cache))
-    return cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PWBENCH_EVALSET_CACHE", str(cache))
+        yield cache
+
+
+@pytest.fixture
+def private_cache(session_cache: Path) -> Path:
+    """The session's eval-set cache folder, for tests that look inside it."""
+    return session_cache
 
 
 @pytest.fixture(scope="session")

@@ -161,15 +161,13 @@ def test_singular_warning_becomes_a_note(monkeypatch):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """copy-last and oracle runs with saved predictions on the shipped droid-sim split. The
-    eval-set cache is the session's (conftest's private_cache, which is function-scoped)."""
+    eval-set cache is the session's (conftest's session_cache)."""
     base = tmp_path_factory.mktemp("fid-runs")
     out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PWBENCH_EVALSET_CACHE", str(tmp_path_factory.getbasetemp() / "pwbench-cache"))
-        for model_name, clips in (("copy-last", CLIPS), ("oracle", 1)):
-            out[model_name] = base / model_name
-            assert cli("run", "--model", model_name, "--save-predictions", "--clips", clips, "--horizon", HORIZON,
-                       "--out", out[model_name], "--quiet") == 0
+    for model_name, clips in (("copy-last", CLIPS), ("oracle", 1)):
+        out[model_name] = base / model_name
+        assert cli("run", "--model", model_name, "--save-predictions", "--clips", clips, "--horizon", HORIZON,
+                   "--out", out[model_name], "--quiet") == 0
     return out
 
 
