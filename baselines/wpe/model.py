@@ -68,6 +68,7 @@ class FrameCache:
     def __init__(self) -> None:
         self.keys: torch.Tensor | None = None  # (N, heads, frames, head_dim)
         self.values: torch.Tensor | None = None
+        self.window: int | None = None  # the window length whose RoPE positions the keys carry
 
     @property
     def length(self) -> int:
@@ -90,6 +91,8 @@ class Attention(nn.Module):
         """x (N, L, D) -> (N, L, D); q | k | v contiguous, heads split head-major. With ``cache``
         (causal only) x holds the L positions after the cached ones, which every query also sees;
         the keys and values of x's first ``commit`` positions are then appended to it."""
+        if cache is not None and not causal:
+            raise ValueError("a frame cache needs causal attention: later frames would change cached ones")
         n, length, dim = x.shape
         q, k, v = (t.reshape(n, length, self.heads, -1).transpose(1, 2) for t in self.qkv_proj(x).chunk(3, -1))
         q, k = apply_rope(q, angles), apply_rope(k, angles)
@@ -97,8 +100,8 @@ class Attention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         else:
             start = cache.length
-            keys = torch.arange(start + length, device=x.device)[None]
-            seen = keys <= start + torch.arange(length, device=x.device)[:, None]  # causal across the cache
+            key_pos = torch.arange(start + length, device=x.device)[None]
+            seen = key_pos <= start + torch.arange(length, device=x.device)[:, None]  # causal across the cache
             out = F.scaled_dot_product_attention(q, torch.cat([cache.keys, k], 2), torch.cat([cache.values, v], 2),
                                                  attn_mask=seen)
         if cache is not None and commit:
@@ -208,9 +211,16 @@ class WPE(nn.Module):
         b, frames, height, width, chans = x.shape
         p = cfg.patch_size
         start = cache[0].length if cache else 0
+        if cache and window is None:
+            raise ValueError("incremental use needs the whole window's length (window=) for its RoPE positions")
         window = start + frames if window is None else window
         if not start + frames <= window:
             raise ValueError(f"frames {start}..{start + frames - 1} lie outside a window of {window}")
+        if cache:  # keys rotated for another window length would be silently wrong
+            if cache[0].window not in (None, window):
+                raise ValueError(f"the cache holds keys of a {cache[0].window}-frame window, not {window}")
+            for layer in cache:
+                layer.window = window
         tokens = self.x_proj(x.reshape(b * frames, height, width, chans).permute(0, 3, 1, 2))
         h, w = tokens.shape[-2:]
         tokens = tokens.permute(0, 2, 3, 1).reshape(b, frames, h, w, -1)

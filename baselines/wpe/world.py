@@ -171,7 +171,12 @@ class WPEWorld(nn.Module):
             # Causal attention: run only from the first uncached frame to the last moving one. The
             # context and the finished frames (sigma 0, fed like the context at the stabilization
             # level) no longer change, so the leading run of them is cached after its one pass.
+            if not moving.any():  # nothing to estimate (a schedule row that only holds frames)
+                return xx
             start, stop = cache[0].length, int(moving.nonzero().max()) + 1
+            if moving[:start].any():
+                raise RuntimeError(f"frames {moving[:start].nonzero().flatten().tolist()} move after being cached; "
+                                   "the frame cache needs a schedule in which finished frames stay finished")
             fixed = (given | (sigma == 0))[start:stop]
             commit = int(fixed.int().cumprod(0).sum())
             level = torch.where(sigma > 0, sigma, torch.full_like(sigma, cfg.stabilization_sigma))[start:stop]

@@ -20,7 +20,9 @@ import torch
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, sigma scalar) -> x0 estimate
 # (x (B, F, ...), sigma (F,): one noise level per frame, moving (F,)) -> x0 estimate (diffusion
-# forcing); only the moving frames' estimates are used, so a denoiser may skip the others
+# forcing); only the moving frames' estimates are used, so a denoiser may skip the others (and
+# return their input there). A frame that reaches sigma 0 lands on its estimate and never moves
+# again, which is what lets a causal denoiser cache it (baselines/wpe/world.py).
 FrameDenoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -28,7 +30,7 @@ FrameDenoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tenso
 class Trajectory:
     sigmas: torch.Tensor  # (S + 1,), the last one 0
     states: list[torch.Tensor]  # x at each sigma (S + 1 of them, fewer with keep=False); last = sample
-    x0: list[torch.Tensor]  # the x0 estimate of each kept network evaluation
+    x0: list[torch.Tensor]  # the x0 estimate of each kept network evaluation (frame-wise: as returned)
 
     @property
     def sample(self) -> torch.Tensor:

@@ -28,13 +28,18 @@ ACTIONS = FrameActionFeatures(np.full(7, -1.0), np.full(7, 1.0), np.full(7, 0.1)
 A = FrameActionFeatures.dim
 
 
-def _trained_a_little() -> WPEWorld:
+def _trained_a_little(config: SmallWPEConfig = TINY, scale: float = 0.02) -> WPEWorld:
     torch.manual_seed(0)
-    model = WPEWorld(TINY)
+    model = WPEWorld(config)
     with torch.no_grad():
         for p in model.net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
+            p.add_(torch.randn_like(p) * scale)
     return model.eval()
+
+
+# two layers and larger weights, so that temporal attention (what the frame cache holds) matters
+# to the output: a wrong cache then shows far above the tolerance
+DEEPER = replace(TINY, net=replace(TINY.net, num_layers=2))
 
 
 def test_untrained_model_is_copy_last_and_keeps_the_context() -> None:
@@ -84,31 +89,60 @@ def test_incremental_network_equals_one_pass_over_the_window(rope: str) -> None:
         rest = net(x[:, 3:], t[:, 3:], a[:, 3:], cache, commit=0, window=7)  # frames 3..6 after the cache
     assert cache[0].length == 3
     assert torch.allclose(head, full[:, :4], atol=1e-5) and torch.allclose(rest, full[:, 3:], atol=1e-5)
+    with pytest.raises(ValueError, match="7-frame window, not 8"):  # its keys carry 7-frame RoPE positions
+        net(x[:, 3:], t[:, 3:], a[:, 3:], cache, window=8)
+    with pytest.raises(ValueError, match="window="):
+        net(x[:, 3:], t[:, 3:], a[:, 3:], cache)
+
+
+def _plain_sampler_states(model: WPEWorld, window: torch.Tensor, acts: torch.Tensor, pyramid: bool,
+                          first: torch.Tensor) -> list[torch.Tensor]:
+    """The sampler without the cache: every call runs the whole window."""
+    from pwbench.diffusion.residual import to_residual
+    from pwbench.diffusion.sampler import euler_sample_frames, pyramid_schedule
+    cfg, (b, n) = model.config, window.shape[:2]
+    current = window[:, -1]
+    sigmas = cfg.recipe.schedule(2).sigmas()
+    rows = pyramid_schedule(sigmas, 4) if pyramid else sigmas[:, None].expand(-1, 4)
+    held = torch.full((len(rows), n), cfg.stabilization_sigma)
+    x = torch.cat([to_residual(window, current), first], dim=1)
+
+    def denoise(xx, sigma, moving):
+        sigma = torch.where(sigma > 0, sigma, torch.full_like(sigma, cfg.stabilization_sigma))
+        out = model.denoise(xx, sigma.expand(b, -1), torch.full((b,), n - 1), current / model.scaling_factor,
+                            torch.zeros(b), acts)
+        return torch.cat([xx[:, :n], out[:, n:]], dim=1)
+
+    return euler_sample_frames(denoise, x, torch.cat([held, rows], dim=1)).states
 
 
 @pytest.mark.parametrize("pyramid", [True, False])
-def test_cached_sampler_equals_running_the_whole_window_every_call(pyramid: bool) -> None:
-    from pwbench.diffusion.residual import to_residual
-    from pwbench.diffusion.sampler import euler_sample_frames, pyramid_schedule
-    model, r = _trained_a_little(), TINY.recipe
+def test_cached_sampler_equals_running_the_whole_window_every_call(pyramid: bool, monkeypatch) -> None:
+    from baselines.wpe.model import FrameCache
+    model = _trained_a_little(DEEPER, scale=0.3)
     window, acts = torch.randn(2, 3, 4, 6, 4), torch.randn(2, 7, A)
     traj = model.chunk_trajectory(window, 4, acts, torch.Generator().manual_seed(0), num_steps=2, pyramid=pyramid)
-    # the plain sampler: every call runs all 7 frames
-    current = window[:, -1]
-    sigmas = r.schedule(2).sigmas()
-    rows = pyramid_schedule(sigmas, 4) if pyramid else sigmas[:, None].expand(-1, 4)
-    held = torch.full((len(rows), 3), TINY.stabilization_sigma)
-    x = torch.cat([to_residual(window, current), traj.states[0][:, 3:]], dim=1)
+    plain = _plain_sampler_states(model, window, acts, pyramid, traj.states[0][:, 3:])
+    assert len(plain) == len(traj.states)
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(plain, traj.states, strict=True))
+    # the check can fail: cached keys and values 10 % off move the states 10x past the tolerance (the
+    # block sampler, whose cache holds only the context, least: 1e-2; the pyramid 7)
+    append = FrameCache.append
+    monkeypatch.setattr(FrameCache, "append", lambda self, k, v: append(self, k * 1.1, v * 1.1))
+    wrong = model.chunk_trajectory(window, 4, acts, torch.Generator().manual_seed(0), num_steps=2, pyramid=pyramid)
+    assert max((a - b).abs().max().item() for a, b in zip(plain, wrong.states, strict=True)) > 1e-3
 
-    def denoise(xx, sigma, moving):
-        sigma = torch.where(sigma > 0, sigma, torch.full_like(sigma, TINY.stabilization_sigma))
-        out = model.denoise(xx, sigma.expand(2, -1), torch.full((2,), 2), current / model.scaling_factor,
-                            torch.zeros(2), acts)
-        return torch.cat([xx[:, :3], out[:, 3:]], dim=1)
 
-    plain = euler_sample_frames(denoise, x, torch.cat([held, rows], dim=1))
-    assert len(plain.states) == len(traj.states)
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain.states, traj.states, strict=True))
+def test_cached_pyramid_runs_11_frame_passes_per_chunk_after_4_context_frames(monkeypatch) -> None:
+    """The cost the frame cache claims (docs/baselines/wpe.md): 4 + 3 + 2 + 2 frames through the
+    network for a 4-frame chunk at 1 step after 4 context frames, instead of 4 calls x 8 = 32."""
+    from baselines.wpe.model import WPE
+    model, passes = _trained_a_little(), []
+    forward = WPE.forward
+    monkeypatch.setattr(WPE, "forward", lambda self, x, *a, **k: passes.append(x.shape[1]) or forward(self, x, *a, **k))
+    model.chunk_trajectory(torch.randn(1, 4, 4, 6, 4), 4, torch.randn(1, 8, A), torch.Generator().manual_seed(0),
+                           num_steps=1)
+    assert len(passes) == 4 and sum(passes) == 11
 
 
 def _rollout(model: WPEModel, ctx) -> dict[str, np.ndarray]:
