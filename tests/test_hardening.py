@@ -39,6 +39,29 @@ def test_replacing_a_video_changes_the_revision(dataset_copy):
     assert local_revision(dataset_copy) != before
 
 
+def test_the_revision_follows_the_bytes_not_the_copy(tiny_dataset, tmp_path, monkeypatch):
+    """A fresh copy (new modification times, as `cp -r` makes) keeps the revision, so validation
+    seeds stay put across sessions; a file's stat unchanged means its memoised digest is reused."""
+    from pwbench.data import file_digests
+
+    monkeypatch.setenv("PWBENCH_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "plain-copy"
+    shutil.copytree(tiny_dataset, copy, copy_function=shutil.copyfile)  # contents only, new mtimes
+    assert local_revision(copy) == local_revision(tiny_dataset)
+    reads = []
+    real = file_digests.sha256_file
+    monkeypatch.setattr(file_digests, "sha256_file", lambda path: reads.append(path) or real(path))
+    revision = local_revision(copy)
+    assert reads == []  # every digest came from the memo
+    video = next(copy.glob("videos/**/episode_000001.mp4"))
+    stamp = video.stat()
+    data = bytearray(video.read_bytes())
+    data[-1] ^= 1  # one bit, same size ...
+    video.write_bytes(bytes(data))
+    os.utime(video, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # ... and the old modification time
+    assert local_revision(copy) != revision and reads == [video]
+
+
 def test_a_dataset_without_masks_says_so(dataset_copy, tmp_path, capsys):
     info = json.loads((dataset_copy / "meta/info.json").read_text())
     del info["pwbench_masks"]

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from pwbench.data.ctrl_world_layout import CtrlWorldFolder, is_ctrl_world_folder
 from pwbench.data.episode import EpisodeSource
+from pwbench.data.file_digests import file_digests
 from pwbench.errors import DatasetError
 
 LAYOUTS = ("lerobot-v2.1", "lerobot-v3.0", "ctrl-world")
-# metadata read whole into the revision; everything in these folders counts by name, size, mtime
+# metadata read whole into the revision; every file in these folders counts by name and sha256
 _META_CONTENT = ("meta/info.json", "meta/episodes.jsonl", "meta/tasks.jsonl")
 _STAT_FOLDERS = ("meta/episodes", "data", "videos", "masks", "annotation")
 
@@ -49,21 +50,22 @@ def open_folder(root: str | Path, dataset_id: str | None = None) -> EpisodeSourc
 
 
 def local_revision(root: Path) -> str:
-    """A revision for a local folder: digest of its small metadata files' content and of every
-    data, video, mask and annotation file's name, size and modification time.
+    """A revision for a local folder: digest of its small metadata files' content and of the name
+    and sha256 of every data, video, mask and annotation file.
 
-    Replacing a video or a table therefore gives a new revision (so a new fingerprint and a new
-    frame cache) without reading gigabytes; copying a folder without keeping modification times
-    does too, which only costs a re-decode. Name a revision yourself with ``--revision``."""
+    It follows the bytes, not the copy: a replaced video or table gives a new revision (so a new
+    fingerprint and a new frame cache), while a fresh ``cp -r`` of the same split gives the same
+    one, so validation seeds derived from it stay the same across machines and sessions. Each
+    file is read once; later calls take its digest from a memo keyed by its stat
+    (:mod:`pwbench.data.file_digests`). Name a revision yourself with ``--revision``."""
     root = Path(root)
     h = hashlib.sha256()
     for rel in _META_CONTENT:
         path = root / rel
         if path.is_file():
             h.update(rel.encode() + b"\0" + path.read_bytes())
-    for folder in _STAT_FOLDERS:
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                st = path.stat()
-                h.update(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    files = [path for folder in _STAT_FOLDERS for path in sorted((root / folder).rglob("*"))
+             if path.is_file() and not path.name.startswith(".")]
+    for path, digest in file_digests(root, files).items():
+        h.update(f"{path.relative_to(root).as_posix()}:{digest}\n".encode())
     return "local-" + h.hexdigest()[:16]

@@ -166,7 +166,9 @@ def test_the_manifest_is_pinned_and_a_changed_folder_is_refused(v21, capsys):
     assert cli(*args) == 0
     assert cli(*args) == 0  # verified, unchanged
     video = _video(v21, 99)
-    video.write_bytes(video.read_bytes())  # same bytes, new modification time: another revision
+    video.write_bytes(video.read_bytes())  # same bytes, new modification time: the same revision
+    assert cli(*args) == 0
+    (video.parent / "notes.txt").write_text("a file more: other bytes, another revision")
     capsys.readouterr()
     assert cli(*args) == 2
     err = capsys.readouterr().err.strip()

@@ -5,7 +5,6 @@ small randomly initialised SAM of the real architecture (no SAM weights exist of
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -159,8 +158,7 @@ def test_sam_masks_are_prepared_cached_fingerprinted_and_scored(mirror, tiny_che
     assert json.loads((tmp_path / "rescored/run.json").read_text())["fingerprint"] == run["fingerprint"]
     other = tmp_path / "other-folder"  # the same layout (so the same dataset id), another revision: no masks
     shutil.copytree(mirror, other)
-    video = next(other.glob("videos/**/*.mp4"))
-    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    (next(other.glob("videos/**/*.mp4")).parent / "notes.txt").write_text("one more file, other bytes")
     assert cli("run", "--model", "copy-last", "--task", "droid", "--data", other, "--horizon", "1s", "--clips", "1",
                "--quiet", "--out", tmp_path / "other") == 0
     assert json.loads((tmp_path / "other/run.json").read_text())["masks"] == "unavailable"
