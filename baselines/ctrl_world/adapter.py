@@ -21,23 +21,20 @@ from baselines.ctrl_world.checkpoint import DROID_Q01, DROID_Q99, load_official,
 from baselines.ctrl_world.config import CONFIGS
 from baselines.ctrl_world.history import HistoryBuffer
 from baselines.ctrl_world.model import CtrlWorld
-from pwbench import protocol
-from pwbench.models.base import Frames, ModelSpec, RolloutContext, WorldModel
+from pwbench.diffusion.codec import signed_pixels, view_frames
+from pwbench.models.base import Frames, LockstepModel, ModelSpec, RolloutContext, WorldModel, check_stacked_views
+from pwbench.models.options import apply_threads
 from pwbench.protocol import TaskSpec
 
 CHUNK = 4
 
 
-class CtrlWorldModel(WorldModel):
+class CtrlWorldModel(LockstepModel):
     def __init__(self, model: CtrlWorld, task: TaskSpec, poses: PoseEncoder,
                  num_steps: int | None = None, variant: str = "", device: str = "cpu",
                  extra: dict[str, Any] | None = None, cond_noise: float | None = None) -> None:
         cfg = model.config
-        if (cfg.view_height, cfg.view_width) != tuple(task.resolution):
-            raise ValueError(f"{cfg.name} runs at {cfg.view_height}x{cfg.view_width} per view, "
-                             f"task {task.name} at {task.resolution}")
-        if tuple(task.views) != protocol.VIEWS:
-            raise ValueError("Ctrl-World stacks exactly the three DROID views in protocol order")
+        check_stacked_views(cfg.name, (cfg.view_height, cfg.view_width), task)
         self.model = model
         self.device = torch.device(device)
         self.dtype = next(model.unet.parameters()).dtype
@@ -65,19 +62,12 @@ class CtrlWorldModel(WorldModel):
 
     def _pixels(self, frames: dict[str, np.ndarray]) -> torch.Tensor:
         """{view: uint8 (T, H, W, 3)} -> (T, V, 3, H, W) in [-1, 1]."""
-        x = np.stack([frames[v] for v in self.views], axis=1)
-        return torch.from_numpy(x).to(self.device).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
+        return signed_pixels(np.stack([frames[v] for v in self.views], axis=1), self.device)
 
     @property
     def buffer(self) -> HistoryBuffer:
         """The memory of the (first) clip being rolled out."""
         return self.clips[0].buffer
-
-    def reset(self, context: RolloutContext) -> None:
-        self.reset_batch([context])
-
-    def step(self, actions: np.ndarray, joints: np.ndarray) -> Frames:
-        return self.step_batch([actions], [joints])[0]
 
     def reset_batch(self, contexts: list[RolloutContext]) -> None:
         """Start several clips, each with its own seed, memory and instruction."""
@@ -109,13 +99,7 @@ class CtrlWorldModel(WorldModel):
     def chunk_inputs(self, actions: list[np.ndarray]) -> ChunkInputs:
         """The next chunk's inputs for every clip, from its memory and its actions (the absolute
         poses the chunk's frames must reach)."""
-        if not self.clips:
-            raise RuntimeError("step() before reset()")
-        if len(actions) != len(self.clips):
-            raise ValueError(f"{len(actions)} action chunks for {len(self.clips)} clips")
-        counts = {len(a) for a in actions}
-        if len(counts) != 1 or not 1 <= (n := counts.pop()) <= CHUNK:
-            raise ValueError(f"Ctrl-World steps 1..{CHUNK} frames at a time, the same for every clip")
+        n = self.chunk_length(actions, len(self.clips))
         current, history, feats, chunk_poses = [], [], [], []
         for clip, acts in zip(self.clips, actions, strict=True):
             acts = np.asarray(acts, dtype=np.float32)
@@ -135,9 +119,7 @@ class CtrlWorldModel(WorldModel):
         outputs = []
         for clip, lat, poses in zip(self.clips, latents, inputs.chunk_poses, strict=True):
             clip.buffer.push(lat[-1], poses[-1])
-            pix = self.model.decode_views(lat[1:1 + inputs.frames])
-            out = ((pix.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
-            outputs.append({v: out[i] for i, v in enumerate(self.views)})
+            outputs.append(view_frames(self.model.decode_views(lat[1:1 + inputs.frames]), self.views))
         return outputs
 
 
@@ -169,10 +151,7 @@ def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, 
     """
     if task.name not in CONFIGS:
         raise ValueError(f"ctrl-world has variants for tasks {sorted(CONFIGS)}, not {task.name!r}")
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     if task.name == "droid":
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         model = load_official(device=device, dtype=dtype, weights=weights)

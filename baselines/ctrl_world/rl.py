@@ -21,6 +21,7 @@ from baselines.ctrl_world.adapter import CtrlWorldModel, _ClipState, build
 from baselines.ctrl_world.history import HistoryBuffer
 from baselines.ctrl_world.model import ChunkCondition
 from pwbench.data.train_split import TrainEpisode
+from pwbench.diffusion.codec import signed_pixels
 from pwbench.diffusion.edm import loss_weight
 from pwbench.diffusion.residual import from_residual
 from pwbench.protocol import TaskSpec
@@ -59,7 +60,7 @@ class CtrlWorldBranchable:
         clips = []
         for ep, t, seed in zip(episodes, frames, seeds, strict=True):
             gen = torch.Generator(device=ad.device).manual_seed(int(seed))
-            pix = torch.from_numpy(ep.frames[t:t + 1]).to(ad.device).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
+            pix = signed_pixels(ep.frames[t:t + 1], ad.device)
             latent = self.model.encode_views(pix, generator=gen)[0].to(ad.dtype)
             buffer = HistoryBuffer(self.model.config.history_idx)
             buffer.reset(latent, torch.as_tensor(ep.pose[t], dtype=torch.float32, device=ad.device),

@@ -23,8 +23,9 @@ import torch
 from baselines.irasim.actions import FrameActions
 from baselines.irasim.weights import load_small
 from baselines.irasim.world import IRASimWorld
-from pwbench import protocol
-from pwbench.models.base import Frames, ModelSpec, RolloutContext, WorldModel
+from pwbench.diffusion.codec import signed_pixels, view_frames
+from pwbench.models.base import Frames, LockstepModel, ModelSpec, RolloutContext, WorldModel, check_stacked_views
+from pwbench.models.options import apply_threads
 from pwbench.protocol import TaskSpec
 
 
@@ -35,15 +36,11 @@ class _Clip:
     generator: torch.Generator
 
 
-class IRASimModel(WorldModel):
+class IRASimModel(LockstepModel):
     def __init__(self, model: IRASimWorld, task: TaskSpec, actions: FrameActions, num_steps: int,
                  variant: str, extra: dict | None = None) -> None:
         cfg = model.config
-        if (cfg.view_height, cfg.view_width) != tuple(task.resolution):
-            raise ValueError(f"{cfg.name} runs at {cfg.view_height}x{cfg.view_width} per view, "
-                             f"task {task.name} at {tuple(task.resolution)}")
-        if tuple(task.views) != protocol.VIEWS:
-            raise ValueError("the small IRASim stacks exactly the three DROID views in protocol order")
+        check_stacked_views(cfg.name, (cfg.view_height, cfg.view_width), task)
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.model = model
@@ -62,18 +59,11 @@ class IRASimModel(WorldModel):
         self.clips: list[_Clip] = []
         self.chunk_seconds: list[float] = []
 
-    def reset(self, context: RolloutContext) -> None:
-        self.reset_batch([context])
-
-    def step(self, actions: np.ndarray, joints: np.ndarray) -> Frames:
-        return self.step_batch([actions], [joints])[0]
-
     def reset_batch(self, contexts: list[RolloutContext]) -> None:
         dev = self.model.device
         self.clips = []
         for c in contexts:
-            pix = np.stack([c.frames[v][-1] for v in self.views])[None]  # (1, V, H, W, 3)
-            pix = torch.from_numpy(pix).to(dev).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
+            pix = signed_pixels(np.stack([c.frames[v][-1] for v in self.views])[None], dev)  # (1, V, 3, H, W)
             pose = torch.as_tensor(np.asarray(c.state[-1], dtype=np.float32), device=dev)
             self.clips.append(_Clip(self.model.encode_views(pix)[0], pose,
                                     torch.Generator(device=dev).manual_seed(int(c.seed))))
@@ -83,13 +73,7 @@ class IRASimModel(WorldModel):
     def step_batch(self, actions: list[np.ndarray], joints: list[np.ndarray]) -> list[Frames]:
         """One chunk for every clip of the last ``reset_batch``. A clip's noise does not depend on
         its neighbours; results are bit-identical only to runs of the same batch size."""
-        if not self.clips:
-            raise RuntimeError("step() before reset()")
-        if len(actions) != len(self.clips):
-            raise ValueError(f"{len(actions)} action chunks for {len(self.clips)} clips")
-        counts = {len(a) for a in actions}
-        if len(counts) != 1 or not 1 <= (n := counts.pop()) <= self.chunk:
-            raise ValueError(f"IRASim steps 1..{self.chunk} frames at a time, the same for every clip")
+        n = self.chunk_length(actions, len(self.clips))
         start = time.perf_counter()
         dev = self.model.device
         poses = []
@@ -105,9 +89,7 @@ class IRASimModel(WorldModel):
         outputs = []
         for clip, lat, pose in zip(self.clips, latents, poses, strict=True):
             clip.latent, clip.pose = lat[n - 1], pose[n]  # a short chunk ends after n frames
-            pix = self.model.decode_views(lat[:n])
-            out = ((pix.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
-            outputs.append({v: out[i] for i, v in enumerate(self.views)})
+            outputs.append(view_frames(self.model.decode_views(lat[:n]), self.views))
         self.chunk_seconds.append(time.perf_counter() - start)
         return outputs
 
@@ -123,10 +105,7 @@ def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, 
     if task.name != "droid-sim":
         raise ValueError(f"irasim has trained weights for droid-sim only; no public DROID IRASim exists "
                          f"(task {task.name!r}); see docs/baselines/irasim.md")
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     model, meta = load_small(weights, device=device)
     steps = int(meta.get("num_steps_default", model.config.recipe.num_steps)) if num_steps is None else num_steps
     extra = {k: meta[k] for k in ("train_steps", "seed") if k in meta}

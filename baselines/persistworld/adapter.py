@@ -18,6 +18,7 @@ from baselines.ctrl_world.checkpoint import WeightsMissing
 from baselines.ctrl_world.rl import branchable
 from pwbench.io import sha256_file
 from pwbench.models.base import WorldModel
+from pwbench.models.options import apply_threads
 from pwbench.protocol import TaskSpec
 from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
 from pwbench.rl.lora import merge_lora
@@ -65,12 +66,7 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
     released ones), ``base`` (the Ctrl-World weights they apply to; default the ones they were
     trained on: the shipped small model / the official checkpoint), ``num_steps`` (sampler steps),
     ``threads`` (torch CPU threads)."""
-    import torch
-
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     folder = _adapter_folder(task, adapters)
     tensors, meta = read_adapters(folder)
     rank = int(meta.get("lora_rank") or meta.get("peft_config", {}).get("r") or 0)

@@ -20,9 +20,10 @@ import torch
 
 from baselines.wpe.weights import load_small
 from baselines.wpe.world import WPEWorld
-from pwbench import protocol
+from pwbench.diffusion.codec import signed_pixels, view_frames
 from pwbench.diffusion.poses import FrameActionFeatures
-from pwbench.models.base import Frames, ModelSpec, RolloutContext, WorldModel
+from pwbench.models.base import Frames, LockstepModel, ModelSpec, RolloutContext, WorldModel, check_stacked_views
+from pwbench.models.options import apply_threads
 from pwbench.protocol import TaskSpec
 
 
@@ -33,15 +34,11 @@ class _Clip:
     generator: torch.Generator
 
 
-class WPEModel(WorldModel):
+class WPEModel(LockstepModel):
     def __init__(self, model: WPEWorld, task: TaskSpec, actions: FrameActionFeatures, num_steps: int,
                  pyramid: bool, variant: str, extra: dict | None = None) -> None:
         cfg = model.config
-        if (cfg.view_height, cfg.view_width) != tuple(task.resolution):
-            raise ValueError(f"{cfg.name} runs at {cfg.view_height}x{cfg.view_width} per view, "
-                             f"task {task.name} at {tuple(task.resolution)}")
-        if tuple(task.views) != protocol.VIEWS:
-            raise ValueError("the small WPE stacks exactly the three DROID views in protocol order")
+        check_stacked_views(cfg.name, (cfg.view_height, cfg.view_width), task)
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.model = model
@@ -61,18 +58,11 @@ class WPEModel(WorldModel):
         self.clips: list[_Clip] = []
         self.chunk_seconds: list[float] = []
 
-    def reset(self, context: RolloutContext) -> None:
-        self.reset_batch([context])
-
-    def step(self, actions: np.ndarray, joints: np.ndarray) -> Frames:
-        return self.step_batch([actions], [joints])[0]
-
     def reset_batch(self, contexts: list[RolloutContext]) -> None:
         dev = self.model.device
         self.clips = []
         for c in contexts:
-            pix = np.stack([c.frames[v][-1] for v in self.views])[None]
-            pix = torch.from_numpy(pix).to(dev).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
+            pix = signed_pixels(np.stack([c.frames[v][-1] for v in self.views])[None], dev)  # (1, V, 3, H, W)
             pose = torch.as_tensor(np.asarray(c.state[-1:], dtype=np.float32), device=dev)
             self.clips.append(_Clip(self.model.encode_views(pix), pose,
                                     torch.Generator(device=dev).manual_seed(int(c.seed))))
@@ -80,13 +70,7 @@ class WPEModel(WorldModel):
 
     @torch.no_grad()
     def step_batch(self, actions: list[np.ndarray], joints: list[np.ndarray]) -> list[Frames]:
-        if not self.clips:
-            raise RuntimeError("step() before reset()")
-        if len(actions) != len(self.clips):
-            raise ValueError(f"{len(actions)} action chunks for {len(self.clips)} clips")
-        counts = {len(a) for a in actions}
-        if len(counts) != 1 or not 1 <= (n := counts.pop()) <= self.chunk:
-            raise ValueError(f"WPE steps 1..{self.chunk} frames at a time, the same for every clip")
+        n = self.chunk_length(actions, len(self.clips))
         start = time.perf_counter()
         dev = self.model.device
         poses = torch.stack([torch.cat([c.poses, torch.as_tensor(np.asarray(a, np.float32), device=dev)])
@@ -99,9 +83,7 @@ class WPEModel(WorldModel):
         for clip, lat, pose in zip(self.clips, new, poses, strict=True):
             clip.latents = torch.cat([clip.latents, lat])[-self.keep:]
             clip.poses = pose[-self.keep:]
-            pix = self.model.decode_views(lat)
-            out = ((pix.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
-            outputs.append({v: out[i] for i, v in enumerate(self.views)})
+            outputs.append(view_frames(self.model.decode_views(lat), self.views))
         self.chunk_seconds.append(time.perf_counter() - start)
         return outputs
 
@@ -117,10 +99,7 @@ def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, 
     if task.name != "droid-sim":
         raise ValueError(f"wpe has trained weights for droid-sim only; no public DROID WPE exists "
                          f"(task {task.name!r}); see docs/baselines/wpe.md")
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     model, meta = load_small(weights, device=device)
     steps = int(meta.get("num_steps_default", model.config.recipe.num_steps)) if num_steps is None else num_steps
     stagger = bool(meta.get("pyramid_default", True)) if pyramid is None else pyramid

@@ -28,6 +28,21 @@ from torch import nn
 SVD_DECODE_CHUNK = 7  # decode_chunk_size of the SVD pipeline: the temporal decoder sees these together
 
 
+def signed_pixels(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 ``(..., H, W, 3)`` frames -> float32 ``(..., 3, H, W)`` in [-1, 1], the range every
+    codec here encodes (``x / 127.5 - 1``)."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).movedim(-1, -3).float() / 127.5 - 1.0
+
+
+def view_frames(pixels: torch.Tensor, views: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Decoded ``(N, V, 3, H, W)`` pixels in [-1, 1] -> ``{view: uint8 (N, H, W, 3)}``: clamped,
+    rounded to the nearest level, one array per view (what a model's step returns)."""
+    out = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 0, 3, 4, 2).cpu().numpy()
+    if len(out) != len(views):
+        raise ValueError(f"{len(out)} decoded views for {len(views)} names")
+    return {v: out[i] for i, v in enumerate(views)}
+
+
 class LatentCodec(Protocol):
     def encode(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
 

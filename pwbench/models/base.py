@@ -103,6 +103,41 @@ class WorldModel(ABC):
         raise NotImplementedError
 
 
+class LockstepModel(WorldModel):
+    """A model that implements the lockstep pair; ``reset``/``step`` are its batch of one, so a
+    clip rolled out alone and one in a batch take the same code path."""
+
+    def reset(self, context: RolloutContext) -> None:
+        self.reset_batch([context])
+
+    def step(self, actions: np.ndarray, joints: np.ndarray) -> Frames:
+        return self.step_batch([actions], [joints])[0]
+
+    def chunk_length(self, actions: list[np.ndarray], clips: int) -> int:
+        """The number of frames every clip steps this time: 1..``spec.chunk_size``, the same for
+        all ``clips`` clips of the last ``reset_batch`` (a harness or plugin bug otherwise)."""
+        if clips == 0:
+            raise RuntimeError("step() before reset()")
+        if len(actions) != clips:
+            raise ValueError(f"{len(actions)} action chunks for {clips} clips")
+        counts = {len(a) for a in actions}
+        if len(counts) != 1 or not 1 <= (n := counts.pop()) <= self.spec.chunk_size:
+            raise ValueError(f"{self.spec.name} steps 1..{self.spec.chunk_size} frames at a time, "
+                             "the same for every clip")
+        return n
+
+
+def check_stacked_views(config: str, view_size: tuple[int, int], task: protocol.TaskSpec) -> None:
+    """A model that stacks the three DROID views in one canvas runs at one view size and needs
+    exactly the protocol's views, in order: anything else is refused, never resized or reordered."""
+    if tuple(view_size) != tuple(task.resolution):
+        raise ValueError(f"{config} runs at {view_size[0]}x{view_size[1]} per view, "
+                         f"task {task.name} at {tuple(task.resolution)}")
+    if tuple(task.views) != protocol.VIEWS:
+        raise ValueError(f"{config} stacks exactly the three DROID views in protocol order, "
+                         f"task {task.name} has {tuple(task.views)}")
+
+
 def supports_batch(model: WorldModel) -> bool:
     """True when the model implements the lockstep ``reset_batch``/``step_batch`` pair."""
     cls = type(model)

@@ -103,3 +103,14 @@ def _coerce(value: Any, kind: type, model: str, key: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):  # float
         raise bad
     return float(value)
+
+
+def apply_threads(threads: int | None) -> None:
+    """The ``threads`` option several factories declare: torch's CPU threads, if given."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)

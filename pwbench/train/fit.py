@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pwbench.data.train_split import TrainEpisode
-from pwbench.diffusion.codec import PatchPCAAutoencoder
+from pwbench.diffusion.codec import PatchPCAAutoencoder, signed_pixels
 from pwbench.diffusion.poses import delta_scale_from_episodes
 
 EncodeViews = Callable[[torch.Tensor], torch.Tensor]  # (N, V, 3, H, W) in [-1, 1] -> (N, C, V*h, w)
@@ -37,7 +37,7 @@ def fit_codec(codec: PatchPCAAutoencoder, episodes: Sequence[TrainEpisode], seed
 def encode_episode(encode_views: EncodeViews, frames: np.ndarray, device: torch.device | str = "cpu",
                    batch: int = 64) -> torch.Tensor:
     """uint8 (T, V, H, W, 3) -> (T, C, V*h, w) latents on the CPU, ``batch`` frames at a time."""
-    pix = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0
+    pix = signed_pixels(frames)
     return torch.cat([encode_views(c.to(device)).cpu() for c in pix.split(batch)])
 
 

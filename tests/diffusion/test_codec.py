@@ -75,3 +75,22 @@ def test_multi_view_codec_stacks_views_on_height_and_inverts() -> None:
     torch.testing.assert_close(codec.decode_views(lat), views, atol=2e-5, rtol=0)
     with pytest.raises(ValueError, match="expected 3 views, got 2"):
         codec.encode_views(views[:, :2])
+
+
+def test_signed_pixels_and_view_frames_round_trip_every_level():
+    from pwbench.diffusion.codec import signed_pixels, view_frames
+
+    levels = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)  # every uint8 level once
+    clip = np.stack([np.stack([levels, levels[::-1], levels[:, ::-1]], -1)] * 2)  # (N=2, V=4, 8, 8, 3)
+    pix = signed_pixels(clip)
+    assert pix.shape == (2, 4, 3, 8, 8) and pix.dtype == torch.float32
+    assert pix.min() == -1 and pix.max() == 1
+    views = ("a", "b", "c", "d")
+    back = view_frames(pix, views)
+    assert list(back) == list(views)
+    for i, v in enumerate(views):
+        assert np.array_equal(back[v], clip[:, i])
+    clipped = view_frames(torch.full((1, 1, 3, 2, 2), 1.7), ("a",))["a"]  # decoders overshoot: clamped
+    assert clipped.dtype == np.uint8 and (clipped == 255).all()
+    with pytest.raises(ValueError, match="4 decoded views for 1 names"):
+        view_frames(pix, ("a",))
