@@ -17,8 +17,8 @@ class Echo(LockstepModel):
     """Returns, for every clip, as many frames as it got actions, filled with its seed."""
 
     def __init__(self) -> None:
-        self.spec = ModelSpec(name="echo", variant="test", resolution=tuple(TASK.resolution), chunk_size=3, views=TASK.views,
-                              context_frames=1)
+        self.spec = ModelSpec(name="echo", variant="test", resolution=tuple(TASK.resolution), chunk_size=3,
+                              views=TASK.views, context_frames=1)
         self.seeds: list[int] = []
 
     def reset_batch(self, contexts) -> None:
