@@ -35,9 +35,9 @@ from baselines.ctrl_world.loss import training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
-from pwbench.train.cli import add_train_arguments, prepare_run, run_facts
+from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
-from pwbench.train.loop import ema_state_dict, read_checkpoint, train
+from pwbench.train.loop import ema_state_dict, read_checkpoint
 from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -122,6 +122,10 @@ class CtrlWorldTrainTask:
         latents, feats, text = batch
         return training_loss(self.module, latents, feats, text, generator=generator)
 
+    def with_actions_of(self, batch, order: torch.Tensor):
+        latents, feats, text = batch
+        return latents, feats[order.to(feats.device)], text
+
     def facts(self) -> dict[str, Any]:
         return self._facts
 
@@ -156,10 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]
     run.episodes.clear()
     task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device)
-    state = train(task, run.config, run.out, resume=run.checkpoint)
-    print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
-          f"{len(encoded)} episodes)")
-    return 0
+    return finish(task, run, len(encoded))
 
 
 if __name__ == "__main__":

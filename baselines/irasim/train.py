@@ -27,9 +27,8 @@ import torch
 from baselines.irasim.actions import FrameActions
 from baselines.irasim.world import SMALL, IRASimWorld
 from pwbench.train import small
-from pwbench.train.cli import add_train_arguments, prepare_run
+from pwbench.train.cli import add_train_arguments, finish, prepare_run
 from pwbench.train.fit import encode_episode
-from pwbench.train.loop import train
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
 
@@ -63,6 +62,10 @@ class IRASimTrainTask:
         latents, actions = batch
         return self.module.training_loss(latents, actions, generator)
 
+    def with_actions_of(self, batch, order: torch.Tensor):
+        latents, actions = batch
+        return latents, actions[order.to(actions.device)]
+
     def facts(self) -> dict[str, Any]:
         return self._facts
 
@@ -85,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     run.episodes.clear()
     task = IRASimTrainTask(model, WindowSampler(encoded, small.consecutive_windows(frames)), run.facts,
                            run.config.device)
-    state = train(task, run.config, run.out, resume=run.checkpoint)
-    print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
-          f"{len(encoded)} episodes)")
-    return 0
+    return finish(task, run, len(encoded))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ means the same thing for every model."""
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
 from pwbench.train.config import TrainConfig
-from pwbench.train.loop import read_checkpoint
+from pwbench.train.loop import TrainTask, read_checkpoint, train
+from pwbench.train.probe import action_probe
 
 
 def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
@@ -35,6 +37,10 @@ def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--init-from", default=None, metavar="DIR",
                    help="warm-start a new run from exported safetensors (their statistics and split too)")
     p.add_argument("--export", default=None, metavar="DIR", help="write safetensors from the checkpoint and exit")
+    p.add_argument("--probe-actions", default=None, metavar="DIR",
+                   help="teacher-forced action probe of exported weights on the validation episodes, then exit "
+                        "(pwbench.train.probe; --batch-size windows per batch, --seed)")
+    p.add_argument("--probe-batches", type=int, default=12, help="batches of validation windows the probe uses")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -64,8 +70,9 @@ class PreparedRun:
     out: Path
     model: nn.Module
     checkpoint: dict | None  # the run to resume, if any
-    episodes: list[TrainEpisode]  # the training episodes (validation ones removed)
+    episodes: list[TrainEpisode]  # the training episodes (validation ones removed); the validation ones to probe
     facts: dict  # fitted statistics and the split, or the resumed / warm-started run's
+    probe_batches: int | None = None  # set when this run only probes exported weights (--probe-actions)
 
 
 def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolution: tuple[int, int],
@@ -73,7 +80,8 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
                 warm_start: Callable[[nn.Module, Path, list[int], list[int]], dict]) -> PreparedRun:
     """Every trainer's start, the same way: seed, build, read the split (cached), hold out the
     validation episodes, then resume (``--resume``), warm-start (``--init-from``) or fit the
-    statistics on the training episodes."""
+    statistics on the training episodes. With ``--probe-actions DIR`` the exported weights in DIR
+    are loaded instead and the *validation* episodes are kept, for :func:`finish` to probe."""
     from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
 
     config = train_config(args)
@@ -85,8 +93,11 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
     model = build()
     episodes = load_episodes(data, out / "cache", resolution, args.max_episodes)
     train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
-    episodes = [e for e in episodes if e.index in set(train_ids)]
-    if ckpt is not None:
+    probe = getattr(args, "probe_actions", None)
+    episodes = [e for e in episodes if e.index in set(val_ids if probe else train_ids)]
+    if probe:
+        facts = warm_start(model, Path(probe), train_ids, val_ids)
+    elif ckpt is not None:
         model.load_state_dict(ckpt["model"])
         facts = ckpt["facts"]
     elif args.init_from:
@@ -95,4 +106,16 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
         facts = fit(model, episodes, config.seed)
         facts.update(train_episodes=train_ids, validation_episodes=val_ids, data=str(data))
     model.to(config.device)
-    return PreparedRun(config, out, model, ckpt, episodes, facts)
+    return PreparedRun(config, out, model, ckpt, episodes, facts, args.probe_batches if probe else None)
+
+
+def finish(task: TrainTask, run: PreparedRun, episodes: int) -> int:
+    """Every trainer's end: train (or resume) and say where the checkpoint is; or, for
+    ``--probe-actions``, print the probe's result as JSON."""
+    if run.probe_batches is not None:
+        print(json.dumps(action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed), indent=1))
+        return 0
+    state = train(task, run.config, run.out, resume=run.checkpoint)
+    print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
+          f"{episodes} episodes)")
+    return 0

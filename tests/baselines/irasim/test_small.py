@@ -122,7 +122,7 @@ def _args(data: Path, out: Path) -> list[str]:
             "--val-episodes", "1", "--warmup", "1"]
 
 
-def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     out, straight = tmp_path / "run", tmp_path / "straight"
     assert main(_args(tiny_dataset, out) + ["--steps", "1"]) == 0
     assert main(_args(tiny_dataset, out) + ["--steps", "2", "--resume"]) == 0
@@ -141,6 +141,11 @@ def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Pa
     model, meta = load_small(dest)
     assert meta["train_steps"] == 2 and json.loads((dest / "training.json").read_text())["config"] == SMALL.name
     assert float(model.vae.scaling_factor) == pytest.approx(facts["scaling_factor"])
+    capsys.readouterr()
+    probe_args = ["--probe-actions", str(dest), "--probe-batches", "2", "--batch-size", "2"]
+    assert main(_args(tiny_dataset, tmp_path / "probe") + probe_args) == 0  # on the validation episode
+    probe = json.loads(capsys.readouterr().out)
+    assert probe["batches"] == 2 and probe["windows_per_batch"] == 2 and np.isfinite(probe["difference"])
     wm = build(TaskSpec(name="droid-sim", dataset_id="x", resolution=(96, 160), mask_source="simulator",
                         mask_version="v", description="s"), weights=str(dest))
     ctx = synthetic_context((96, 160), 4, seed=0)
