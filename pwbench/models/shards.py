@@ -61,12 +61,21 @@ def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, A
     from safetensors import safe_open
 
     state: dict[str, torch.Tensor] = {}
+    for path in files:
+        with safe_open(str(path), framework="pt") as f:
+            state.update({k: f.get_tensor(k) for k in f.keys()})
+    return state, read_shard_metadata(files)
+
+
+def read_shard_metadata(files: list[Path]) -> dict[str, Any]:
+    """The metadata of the shards ``files``, without reading a tensor."""
+    from safetensors import safe_open
+
     meta: dict[str, Any] = {}
     for path in files:
         with safe_open(str(path), framework="pt") as f:
             meta.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
-            state.update({k: f.get_tensor(k) for k in f.keys()})
-    return state, meta
+    return meta
 
 
 def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:

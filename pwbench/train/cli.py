@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
+from pwbench.errors import PwbenchError
 from pwbench.train.config import TrainConfig
 from pwbench.train.loop import TrainTask, read_checkpoint, train
 from pwbench.train.probe import action_probe
@@ -91,13 +92,21 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
     data = Path(args.data) if args.data else default_train_dir(args.task)
     torch.manual_seed(config.seed)
     model = build()
+    probe = getattr(args, "probe_actions", None)
+    if probe:  # only the weights' own validation episodes are read
+        train_ids, val_ids = _weights_split(Path(probe))
+        episodes = load_episodes(data, out / "cache", resolution, args.max_episodes, skip=set(train_ids))
+        missing = sorted(set(val_ids) - {e.index for e in episodes})
+        if missing:
+            raise PwbenchError(f"{data} lacks validation episodes {missing[:5]} of the weights in {probe}")
+        episodes = [e for e in episodes if e.index in set(val_ids)]
+        facts = warm_start(model, Path(probe), train_ids, val_ids)
+        model.to(config.device)
+        return PreparedRun(config, out, model, None, episodes, facts, args.probe_batches)
     episodes = load_episodes(data, out / "cache", resolution, args.max_episodes)
     train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
-    probe = getattr(args, "probe_actions", None)
-    episodes = [e for e in episodes if e.index in set(val_ids if probe else train_ids)]
-    if probe:
-        facts = warm_start(model, Path(probe), train_ids, val_ids)
-    elif ckpt is not None:
+    episodes = [e for e in episodes if e.index in set(train_ids)]
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         facts = ckpt["facts"]
     elif args.init_from:
@@ -106,7 +115,18 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
         facts = fit(model, episodes, config.seed)
         facts.update(train_episodes=train_ids, validation_episodes=val_ids, data=str(data))
     model.to(config.device)
-    return PreparedRun(config, out, model, ckpt, episodes, facts, args.probe_batches if probe else None)
+    return PreparedRun(config, out, model, ckpt, episodes, facts)
+
+
+def _weights_split(folder: Path) -> tuple[list[int], list[int]]:
+    """The train and validation episodes exported weights were trained and held out with."""
+    from pwbench.models.shards import read_shard_metadata, shard_files
+
+    meta = read_shard_metadata(shard_files(folder))
+    train_ids, val_ids = meta.get("train_episodes"), meta.get("validation_episodes")
+    if not train_ids or not val_ids:
+        raise PwbenchError(f"{folder}: no exported weights naming their train/validation episodes to probe")
+    return list(train_ids), list(val_ids)
 
 
 def finish(task: TrainTask, run: PreparedRun, episodes: int) -> int:
