@@ -1,7 +1,8 @@
 """Where pwbench keeps what it derives (converted weights, decoded eval sets, generated data).
 
 ``PWBENCH_CACHE`` moves the whole cache (default ``~/.cache/pwbench``); ``PWBENCH_EVALSET_CACHE``
-moves only the decoded eval sets, which tests point at a temporary folder.
+moves only the decoded eval sets and the dataset files' digests, which tests point at a temporary
+folder.
 """
 
 from __future__ import annotations
@@ -17,3 +18,10 @@ def cache_root() -> Path:
 def evalset_cache(task: str) -> Path:
     base = os.environ.get("PWBENCH_EVALSET_CACHE")
     return (Path(base) if base else cache_root() / "evalsets") / task
+
+
+def file_digest_cache() -> Path:
+    """The memoised sha256 of local dataset files (:mod:`pwbench.data.file_digests`), beside the
+    eval sets decoded from them."""
+    base = os.environ.get("PWBENCH_EVALSET_CACHE")
+    return (Path(base) if base else cache_root() / "evalsets") / ".file-digests"

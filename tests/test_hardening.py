@@ -41,18 +41,24 @@ def test_replacing_a_video_changes_the_revision(dataset_copy):
 
 def test_the_revision_follows_the_bytes_not_the_copy(tiny_dataset, tmp_path, monkeypatch):
     """A fresh copy (new modification times, as `cp -r` makes) keeps the revision, so validation
-    seeds stay put across sessions; a file's stat unchanged means its memoised digest is reused."""
+    seeds stay put across sessions; a file's stat unchanged means its memoised digest is reused,
+    and a one-bit change that kept size and modification time is still seen."""
     from pwbench.data import file_digests
 
-    monkeypatch.setenv("PWBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PWBENCH_EVALSET_CACHE", str(tmp_path / "cache"))
     copy = tmp_path / "plain-copy"
     shutil.copytree(tiny_dataset, copy, copy_function=shutil.copyfile)  # contents only, new mtimes
-    assert local_revision(copy) == local_revision(tiny_dataset)
+    expected = local_revision(tiny_dataset)
     reads = []
     real = file_digests.sha256_file
     monkeypatch.setattr(file_digests, "sha256_file", lambda path: reads.append(path) or real(path))
+    assert local_revision(copy) == expected
+    files = len(reads)
+    assert local_revision(copy) == expected and len(reads) == 2 * files  # just written: too fresh to memoise
+    monkeypatch.setattr(file_digests, "RACY_SECONDS", 0.0)
     revision = local_revision(copy)
-    assert reads == []  # every digest came from the memo
+    reads.clear()
+    assert local_revision(copy) == revision and reads == []  # every digest came from the memo
     video = next(copy.glob("videos/**/episode_000001.mp4"))
     stamp = video.stat()
     data = bytearray(video.read_bytes())
@@ -60,6 +66,19 @@ def test_the_revision_follows_the_bytes_not_the_copy(tiny_dataset, tmp_path, mon
     video.write_bytes(bytes(data))
     os.utime(video, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # ... and the old modification time
     assert local_revision(copy) != revision and reads == [video]
+
+
+def test_the_revision_reads_a_linked_file(tiny_dataset, tmp_path, monkeypatch):
+    """Files may be symlinks to elsewhere (a Hugging Face snapshot links every file into blobs/)."""
+    monkeypatch.setenv("PWBENCH_EVALSET_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "linked"
+    shutil.copytree(tiny_dataset, copy)
+    video = next(copy.glob("videos/**/episode_000001.mp4"))
+    blob = tmp_path / "blobs" / "0123abcd"
+    blob.parent.mkdir()
+    video.rename(blob)
+    video.symlink_to(blob)
+    assert local_revision(copy) == local_revision(tiny_dataset)
 
 
 def test_a_dataset_without_masks_says_so(dataset_copy, tmp_path, capsys):

@@ -49,15 +49,19 @@ class WPETrainTask:
         w = self.sampler.draw(rng, size)
         k = torch.from_numpy(rng.integers(0, w.latents.shape[1] - 1, size))
         feats = self.actions(w.poses, w.poses[torch.arange(size), k])
-        return w.latents.to(self.device), feats.to(self.device), k.to(self.device)
+        return w.latents.to(self.device), feats.to(self.device), k.to(self.device), w.poses
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
-        latents, actions, k = batch
+        latents, actions, k, _ = batch
         return self.module.training_loss(latents, actions, k, generator)
 
     def with_actions_of(self, batch, order: torch.Tensor):
-        latents, actions, k = batch
-        return latents, actions[order.to(actions.device)], k
+        """Window i with window order[i]'s poses, featurised against its own reference index k_i
+        (so the zero-change frame stays where window i's clean context ends)."""
+        latents, _, k, poses = batch
+        other = poses[order]
+        feats = self.actions(other, other[torch.arange(len(k)), k.cpu()])
+        return latents, feats.to(self.device), k, poses
 
     def facts(self) -> dict[str, Any]:
         return self._facts

@@ -3,11 +3,14 @@
 A local dataset's revision must follow its content, not where or when it was copied: the
 validation seeds of ``pwbench run --data TRAIN_SPLIT`` derive from the fingerprint, so a fresh
 ``cp -r`` of the same split must give the same revision, and a replaced video a new one. Reading
-every byte on every run would cost seconds on a real DROID mirror, so each file's sha256 is kept
-in a small JSON memo in the cache, keyed by its absolute path and its size, modification time,
-change time and inode — git's index rule. The change time cannot be set back by any user-level
-call (``touch`` and ``os.utime`` only set the modification time), so a file whose bytes changed
-never matches its old entry; at worst a memo entry is recomputed.
+every byte on every run would cost minutes on a real DROID mirror, so each file's sha256 is kept in
+a small JSON memo per folder (:func:`pwbench.paths.file_digest_cache`), keyed by the file's path
+in the folder and its size, modification time, change time and inode — git's index rule. The
+change time cannot be set back by a user-level call (``touch`` and ``os.utime`` set only the
+modification time), so a rewritten file gets a new key. Git's "racy" case is handled as git does:
+a file whose times are within :data:`RACY_SECONDS` of now, or whose stat changed while it was read,
+is hashed but not memoised, since a same-size rewrite within one timestamp tick would otherwise
+keep the old key. The first run over a large folder reads it all, with a progress bar.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from pwbench.io import atomic_write_json, sha256_file
-from pwbench.paths import cache_root
+from pwbench.paths import file_digest_cache
 
 MEMO_VERSION = 1
+RACY_SECONDS = 2.0
+PROGRESS_BYTES = 256 << 20  # show a progress bar when at least this much must be read
 
 
 def _memo_path(root: Path) -> Path:
-    key = hashlib.sha256(str(root).encode()).hexdigest()[:20]
-    return cache_root() / "file-digests" / f"{key}.json"
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+    return file_digest_cache() / f"{key}.json"
 
 
 def _stat_key(stat: os.stat_result) -> list[int]:
@@ -37,33 +43,46 @@ def _read_memo(path: Path, root: Path) -> dict[str, list]:
         memo = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}  # absent, unreadable or torn by a crash: a memo is only a shortcut
-    if not isinstance(memo, dict) or memo.get("version") != MEMO_VERSION or memo.get("root") != str(root):
+    if not isinstance(memo, dict) or memo.get("version") != MEMO_VERSION or memo.get("root") != str(root.resolve()):
         return {}
     files = memo.get("files")
     return files if isinstance(files, dict) else {}
 
 
 def file_digests(root: str | Path, files: list[Path]) -> dict[Path, str]:
-    """sha256 of each of ``files`` (paths inside ``root``), read only where the memo has no
-    entry with the file's current stat; the memo is rewritten atomically when it changed."""
-    root = Path(root).resolve()
+    """sha256 of each of ``files`` (paths under ``root``, as listed there: a file may be a
+    symlink to elsewhere, as in a Hugging Face snapshot), read only where the memo has no entry
+    with the file's current stat; the memo is rewritten atomically when it changed."""
+    from tqdm import tqdm
+
+    root = Path(root)
     memo_path = _memo_path(root)
     memo = _read_memo(memo_path, root)
+    stats = {path: path.stat() for path in files}
+    rels = {path: path.relative_to(root).as_posix() for path in files}
+    todo = {p for p in files if not (isinstance(e := memo.get(rels[p]), list) and len(e) == 2
+                                     and e[0] == _stat_key(stats[p]))}
+    size = sum(stats[p].st_size for p in todo)
     fresh: dict[str, list] = {}
     digests: dict[Path, str] = {}
-    for path in files:
-        rel = path.resolve().relative_to(root).as_posix()
-        key = _stat_key(path.stat())
-        entry = memo.get(rel)
-        if isinstance(entry, list) and len(entry) == 2 and entry[0] == key:
-            digest = entry[1]
-        else:
-            digest = sha256_file(path)
-        fresh[rel] = [key, digest]
-        digests[path] = digest
+    with tqdm(total=size, unit="B", unit_scale=True, desc=f"sha256 of {root.name}",
+              disable=size < PROGRESS_BYTES) as bar:
+        for path in files:
+            key = _stat_key(stats[path])
+            if path in todo:
+                digest = sha256_file(path)
+                bar.update(stats[path].st_size)
+                after = path.stat()
+                racy = time.time() - max(after.st_mtime, after.st_ctime) < RACY_SECONDS
+                if _stat_key(after) == key and not racy:
+                    fresh[rels[path]] = [key, digest]
+            else:
+                digest = memo[rels[path]][1]
+                fresh[rels[path]] = [key, digest]
+            digests[path] = digest
     if fresh != memo:
         try:
-            atomic_write_json(memo_path, {"version": MEMO_VERSION, "root": str(root), "files": fresh})
+            atomic_write_json(memo_path, {"version": MEMO_VERSION, "root": str(root.resolve()), "files": fresh})
         except OSError:
             pass  # a read-only cache only costs the next run a re-read
     return digests

@@ -27,7 +27,7 @@ from pwbench.errors import DatasetError
 from pwbench.io import atomic_write_json, utc_timestamp
 from pwbench.paths import evalset_cache
 
-PIN_VERSION = 1
+PIN_VERSION = 2  # 2: a local folder's content revision digests its files' bytes (1: their size and mtime)
 # What must not change. Not the revision *label* (``--revision NAME`` may rename a local folder's
 # revision): its content revision — the Hub commit, or the digest of a local folder's files.
 _COMPARED = ("dataset_id", "content_revision", "rule", "min_future")
@@ -81,8 +81,12 @@ def check_or_write(path: Path, manifest: dict, dataset) -> None:
     how = f"to benchmark it as a new eval set, delete {path} (or run `pwbench data prepare --new-manifest`)"
     for key in _COMPARED:
         if pinned.get(key) != manifest.get(key):
+            why = ""
+            if key == "content_revision" and dataset.remote is None and pinned.get("pin_version", 1) < 2:
+                why = (" — that manifest was pinned by an earlier pwbench whose local revisions hashed file "
+                       "sizes and times, not contents, so an unchanged folder differs too")
             raise DatasetError(f"the dataset changed since its eval-set manifest was written ({key}: "
-                               f"{pinned.get(key)!r} then, {manifest.get(key)!r} now); {how}")
+                               f"{pinned.get(key)!r} then, {manifest.get(key)!r} now){why}; {how}")
     old, new = _clip_rows(pinned), _clip_rows(manifest)
     if old != new:
         gone = sorted({r[0] for r in old} - {r[0] for r in new})

@@ -68,9 +68,9 @@ def _read_lerobot(root: Path, index: int, resolution: tuple[int, int]) -> TrainE
 
 def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, int],
                   max_episodes: int | None = None, progress: bool = True,
-                  skip: set[int] | None = None) -> list[TrainEpisode]:
-    """Complete episodes of ``root`` (the first ``max_episodes``, minus ``skip``), decoding only
-    uncached ones."""
+                  skip: set[int] | None = None, only: set[int] | None = None) -> list[TrainEpisode]:
+    """Complete episodes of ``root`` (the first ``max_episodes``, minus ``skip``, or only those in
+    ``only``), decoding only uncached ones."""
     root, cache = Path(root), Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     has_meta = (root / "meta" / "info.json").is_file() and (root / "meta" / "episodes.jsonl").is_file()
@@ -80,8 +80,8 @@ def load_episodes(root: str | Path, cache: str | Path, resolution: tuple[int, in
 
         listed = set(LeRobotFolder(root).episode_indices)
         complete = [i for i in complete if i in listed]
-    indices = [i for i in complete[:max_episodes] if i not in (skip or set())]
-    if not indices and not skip:
+    indices = [i for i in complete[:max_episodes] if i not in (skip or set()) and (only is None or i in only)]
+    if not indices and not skip and only is None:
         raise FileNotFoundError(f"no complete droid-sim episodes under {root}")
     from tqdm import tqdm
 

@@ -12,6 +12,8 @@ the predicted frames. Two ways to implement it:
 Optionally, ``reset_batch(contexts)`` + ``step_batch(actions, joints)`` roll several clips out in
 lockstep through one batched forward (``pwbench run --batch N``): per-clip seeds are kept, and a
 model states how its results depend on the batch size (usually: bit-identical for equal sizes).
+:class:`LockstepModel` is the base for such a model: it implements only the batched pair, and
+``reset``/``step`` are its batch of one.
 
 Frames are ``uint8`` arrays shaped ``(T, H, W, 3)`` per view, at the task's resolution.
 ``float32`` in [0, 1] is accepted too and rounded to uint8 (the protocol scores uint8).
@@ -19,7 +21,7 @@ Frames are ``uint8`` arrays shaped ``(T, H, W, 3)`` per view, at the task's reso
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -107,6 +109,12 @@ class LockstepModel(WorldModel):
     """A model that implements the lockstep pair; ``reset``/``step`` are its batch of one, so a
     clip rolled out alone and one in a batch take the same code path."""
 
+    @abstractmethod
+    def reset_batch(self, contexts: list[RolloutContext]) -> None: ...
+
+    @abstractmethod
+    def step_batch(self, actions: list[np.ndarray], joints: list[np.ndarray]) -> list[Frames]: ...
+
     def reset(self, context: RolloutContext) -> None:
         self.reset_batch([context])
 
@@ -127,14 +135,15 @@ class LockstepModel(WorldModel):
         return n
 
 
-def check_stacked_views(config: str, view_size: tuple[int, int], task: protocol.TaskSpec) -> None:
-    """A model that stacks the three DROID views in one canvas runs at one view size and needs
-    exactly the protocol's views, in order: anything else is refused, never resized or reordered."""
+def check_stacked_views(name: str, view_size: tuple[int, int], task: protocol.TaskSpec) -> None:
+    """A model (configuration ``name``) that stacks the three DROID views in one canvas runs at
+    one view size and needs exactly the protocol's views, in order: anything else is refused,
+    never resized or reordered."""
     if tuple(view_size) != tuple(task.resolution):
-        raise ValueError(f"{config} runs at {view_size[0]}x{view_size[1]} per view, "
+        raise ValueError(f"{name} runs at {view_size[0]}x{view_size[1]} per view, "
                          f"task {task.name} at {tuple(task.resolution)}")
     if tuple(task.views) != protocol.VIEWS:
-        raise ValueError(f"{config} stacks exactly the three DROID views in protocol order, "
+        raise ValueError(f"{name} stacks exactly the three DROID views in protocol order, "
                          f"task {task.name} has {tuple(task.views)}")
 
 

@@ -37,10 +37,11 @@ def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--init-from", default=None, metavar="DIR",
                    help="warm-start a new run from exported safetensors (their statistics and split too)")
-    p.add_argument("--export", default=None, metavar="DIR", help="write safetensors from the checkpoint and exit")
-    p.add_argument("--probe-actions", default=None, metavar="DIR",
-                   help="teacher-forced action probe of exported weights on the validation episodes, then exit "
-                        "(pwbench.train.probe; --batch-size windows per batch, --seed)")
+    exits = p.add_mutually_exclusive_group()
+    exits.add_argument("--export", default=None, metavar="DIR", help="write safetensors from the checkpoint and exit")
+    exits.add_argument("--probe-actions", default=None, metavar="DIR",
+                       help="teacher-forced action probe of exported weights on their validation episodes, then "
+                            "exit (pwbench.train.probe; --batch-size windows per batch, --seed)")
     p.add_argument("--probe-batches", type=int, default=12, help="batches of validation windows the probe uses")
 
 
@@ -85,6 +86,9 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
     are loaded instead and the *validation* episodes are kept, for :func:`finish` to probe."""
     from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
 
+    probe = getattr(args, "probe_actions", None)
+    if probe and (args.resume or args.init_from):
+        raise PwbenchError("--probe-actions reads exported weights; it takes neither --resume nor --init-from")
     config = train_config(args)
     torch.set_num_threads(config.threads)
     out = Path(args.out)
@@ -92,16 +96,15 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
     data = Path(args.data) if args.data else default_train_dir(args.task)
     torch.manual_seed(config.seed)
     model = build()
-    probe = getattr(args, "probe_actions", None)
     if probe:  # only the weights' own validation episodes are read
         train_ids, val_ids = _weights_split(Path(probe))
-        episodes = load_episodes(data, out / "cache", resolution, args.max_episodes, skip=set(train_ids))
+        episodes = load_episodes(data, out / "cache", resolution, args.max_episodes, only=set(val_ids))
         missing = sorted(set(val_ids) - {e.index for e in episodes})
         if missing:
-            raise PwbenchError(f"{data} lacks validation episodes {missing[:5]} of the weights in {probe}")
-        episodes = [e for e in episodes if e.index in set(val_ids)]
+            limit = f" (--max-episodes {args.max_episodes})" if args.max_episodes is not None else ""
+            raise PwbenchError(f"{data}{limit} lacks validation episodes {missing[:5]} of the weights in {probe}")
         facts = warm_start(model, Path(probe), train_ids, val_ids)
-        model.to(config.device)
+        model.to(config.device).eval()
         return PreparedRun(config, out, model, None, episodes, facts, args.probe_batches)
     episodes = load_episodes(data, out / "cache", resolution, args.max_episodes)
     train_ids, val_ids = validation_split([e.index for e in episodes], args.val_episodes)
@@ -129,7 +132,7 @@ def _weights_split(folder: Path) -> tuple[list[int], list[int]]:
     return list(train_ids), list(val_ids)
 
 
-def finish(task: TrainTask, run: PreparedRun, episodes: int) -> int:
+def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
     """Every trainer's end: train (or resume) and say where the checkpoint is; or, for
     ``--probe-actions``, print the probe's result as JSON."""
     if run.probe_batches is not None:
@@ -137,5 +140,5 @@ def finish(task: TrainTask, run: PreparedRun, episodes: int) -> int:
         return 0
     state = train(task, run.config, run.out, resume=run.checkpoint)
     print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
-          f"{episodes} episodes)")
+          f"{episode_count} episodes)")
     return 0

@@ -8,7 +8,12 @@ with the actions of the next window in the batch (a fixed derangement, so no win
 own). A model that ignores its actions scores both exactly alike; the paired difference
 (other − own, positive when the own actions help) is reported with its standard error over
 batches. Model families opt in with one hook on their train task, ``with_actions_of(batch,
-order)``: the same batch with window ``i``'s actions taken from window ``order[i]``.
+order)``: the same batch with window ``i``'s actions taken from window ``order[i]``, as the
+network would see them. What counts as a window's actions is the family's: Ctrl-World's whole
+pose-feature sequence (history and chunk, each window's relative to its own current pose),
+IRASim's frame actions (relative to its condition frame), WPE's poses featurised against window
+``i``'s own reference frame. Differences are comparable within a family; across families the
+losses differ in scale, so compare them as a fraction of the loss.
 """
 
 from __future__ import annotations

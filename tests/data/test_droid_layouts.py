@@ -173,7 +173,15 @@ def test_the_manifest_is_pinned_and_a_changed_folder_is_refused(v21, capsys):
     assert cli(*args) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "the dataset changed since its eval-set manifest was written (content_revision" in err
+    assert "earlier pwbench" not in err
     assert cli(*args, "--new-manifest") == 0
+    from pwbench.data.pinned import pin_path
+
+    pin = pin_path(DROID, v21, 5)  # the 1 s horizon's 5 frames
+    old = json.loads(pin.read_text()) | {"pin_version": 1, "content_revision": "local-0123456789abcdef"}
+    pin.write_text(json.dumps(old))  # pinned before revisions followed the bytes
+    assert cli(*args) == 2
+    assert "an earlier pwbench whose local revisions hashed file sizes and times" in capsys.readouterr().err
 
 
 def test_the_pinned_frames_digest_refuses_other_frames(tmp_path):

@@ -80,10 +80,11 @@ def test_multi_view_codec_stacks_views_on_height_and_inverts() -> None:
 def test_signed_pixels_and_view_frames_round_trip_every_level():
     from pwbench.diffusion.codec import signed_pixels, view_frames
 
-    levels = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)  # every uint8 level once
-    clip = np.stack([np.stack([levels, levels[::-1], levels[:, ::-1]], -1)] * 2)  # (N=2, V=4, 8, 8, 3)
+    levels = np.arange(256, dtype=np.uint8).reshape(4, 16, 4)  # every uint8 level once; H 16 != W 4
+    clip = np.stack([np.stack([levels, levels[::-1], levels[:, ::-1]], -1)] * 2)  # (N=2, V=4, 16, 4, 3)
     pix = signed_pixels(clip)
-    assert pix.shape == (2, 4, 3, 8, 8) and pix.dtype == torch.float32
+    assert pix.shape == (2, 4, 3, 16, 4) and pix.dtype == torch.float32
+    assert torch.equal(pix, torch.from_numpy(clip).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0)  # as the adapters did
     assert pix.min() == -1 and pix.max() == 1
     views = ("a", "b", "c", "d")
     back = view_frames(pix, views)

@@ -3,6 +3,7 @@ context, trainer (bit-exact resume, export) and adapter (window, short chunk, se
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from baselines.wpe.train import main
 from baselines.wpe.weights import load_small
 from baselines.wpe.world import SMALL, SMALL_NET, SmallWPEConfig, WPEWorld
 from pwbench.diffusion.poses import FrameActionFeatures
+from pwbench.errors import PwbenchError
 from pwbench.models.shards import SmallWeightsError
 from pwbench.protocol import VIEWS, TaskSpec
 from pwbench.testing import synthetic_context
@@ -123,13 +125,15 @@ def test_cached_sampler_equals_running_the_whole_window_every_call(pyramid: bool
     window, acts = torch.randn(2, 3, 4, 6, 4), torch.randn(2, 7, A)
     traj = model.chunk_trajectory(window, 4, acts, torch.Generator().manual_seed(0), num_steps=2, pyramid=pyramid)
     plain = _plain_sampler_states(model, window, acts, pyramid, traj.states[0][:, 3:])
-    assert len(plain) == len(traj.states)
-    # float32 rounding, relative to the states' scale (|x| up to ~330 at sigma 80): the two paths sum in
-    # another order, 1.1e-6 of the scale apart on an AVX-512 Xeon, less on an AVX2 EPYC
-    tol = 4e-6 * max(a.abs().max().item() for a in plain)
-    assert max((a - b).abs().max().item() for a, b in zip(plain, traj.states, strict=True)) <= tol
+    assert len(plain) == len(traj.states) and torch.equal(plain[0], traj.states[0])  # the same start
+    # float32 rounding only: the cached path runs shorter windows (up to the last moving frame), so its
+    # kernels sum in another order, and this deliberately sensitive network (larger weights) amplifies
+    # that: 3.6e-4 on states of |x| up to 18 with the pyramid on an AVX-512 Xeon (under 1e-4 on an AVX2
+    # EPYC), 1e-6 with the block sampler
+    tol = 1e-3
+    assert max((a - b).abs().max().item() for a, b in zip(plain[1:], traj.states[1:], strict=True)) <= tol
     # the check can fail: cached keys and values 10 % off move the states well past the tolerance (the
-    # block sampler, whose cache holds only the context, least: 1.3e-2, 10x; the pyramid 7)
+    # block sampler, whose cache holds only the context, least: 1.3e-2, 13x; the pyramid 7)
     append = FrameCache.append
     monkeypatch.setattr(FrameCache, "append", lambda self, k, v: append(self, k * 1.1, v * 1.1))
     wrong = model.chunk_trajectory(window, 4, acts, torch.Generator().manual_seed(0), num_steps=2, pyramid=pyramid)
@@ -182,7 +186,7 @@ def test_missing_weights_and_other_tasks_are_clear(tmp_path: Path) -> None:
                        description="d"))
 
 
-def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     args = ["--data", str(tiny_dataset), "--batch-size", "1", "--max-episodes", "3", "--val-episodes", "1",
             "--warmup", "1"]
     out, straight = tmp_path / "run", tmp_path / "straight"
@@ -202,3 +206,11 @@ def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Pa
     ctx = synthetic_context((96, 160), 4, seed=0)
     wm.reset(ctx)
     assert wm.step(ctx.future_actions, ctx.future_joints)[VIEWS[0]].shape == (4, 96, 160, 3)
+    capsys.readouterr()
+    probe = args + ["--out", str(tmp_path / "probe"), "--probe-actions", str(dest), "--probe-batches", "2",
+                    "--batch-size", "2"]
+    assert main(probe) == 0  # the validation episode's windows, each with the other's poses
+    result = json.loads(capsys.readouterr().out)
+    assert result["windows_per_batch"] == 2 and result["loss_own_actions"] > 0
+    with pytest.raises(PwbenchError, match="takes neither --resume nor --init-from"):
+        main(probe + ["--resume"])
