@@ -48,8 +48,12 @@ class WPETrainTask:
     def batch(self, rng: np.random.Generator, size: int):
         w = self.sampler.draw(rng, size)
         k = torch.from_numpy(rng.integers(0, w.latents.shape[1] - 1, size))
-        feats = self.actions(w.poses, w.poses[torch.arange(size), k])
-        return w.latents.to(self.device), feats.to(self.device), k.to(self.device), w.poses
+        return w.latents.to(self.device), self._features(w.poses, k), k.to(self.device), w.poses
+
+    def _features(self, poses: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Each window's frame actions against its reference frame k (the current pose)."""
+        k = k.cpu()
+        return self.actions(poses, poses[torch.arange(len(k)), k]).to(self.device)
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
         latents, actions, k, _ = batch
@@ -59,9 +63,7 @@ class WPETrainTask:
         """Window i with window order[i]'s poses, featurised against its own reference index k_i
         (so the zero-change frame stays where window i's clean context ends)."""
         latents, _, k, poses = batch
-        other = poses[order]
-        feats = self.actions(other, other[torch.arange(len(k)), k.cpu()])
-        return latents, feats.to(self.device), k, poses
+        return latents, self._features(poses[order], k), k, poses
 
     def facts(self) -> dict[str, Any]:
         return self._facts

@@ -29,8 +29,8 @@ RACY_SECONDS = 2.0
 PROGRESS_BYTES = 256 << 20  # show a progress bar when at least this much must be read
 
 
-def _memo_path(root: Path) -> Path:
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+def _memo_path(resolved_root: Path) -> Path:
+    key = hashlib.sha256(str(resolved_root).encode()).hexdigest()[:20]
     return file_digest_cache() / f"{key}.json"
 
 
@@ -38,12 +38,12 @@ def _stat_key(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
-def _read_memo(path: Path, root: Path) -> dict[str, list]:
+def _read_memo(path: Path, resolved_root: Path) -> dict[str, list]:
     try:
         memo = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}  # absent, unreadable or torn by a crash: a memo is only a shortcut
-    if not isinstance(memo, dict) or memo.get("version") != MEMO_VERSION or memo.get("root") != str(root.resolve()):
+    if not isinstance(memo, dict) or memo.get("version") != MEMO_VERSION or memo.get("root") != str(resolved_root):
         return {}
     files = memo.get("files")
     return files if isinstance(files, dict) else {}
@@ -56,8 +56,9 @@ def file_digests(root: str | Path, files: list[Path]) -> dict[Path, str]:
     from tqdm import tqdm
 
     root = Path(root)
-    memo_path = _memo_path(root)
-    memo = _read_memo(memo_path, root)
+    resolved = root.resolve()  # the memo's identity; paths inside it stay as listed under root
+    memo_path = _memo_path(resolved)
+    memo = _read_memo(memo_path, resolved)
     stats = {path: path.stat() for path in files}
     rels = {path: path.relative_to(root).as_posix() for path in files}
     todo = {p for p in files if not (isinstance(e := memo.get(rels[p]), list) and len(e) == 2
@@ -82,7 +83,7 @@ def file_digests(root: str | Path, files: list[Path]) -> dict[Path, str]:
             digests[path] = digest
     if fresh != memo:
         try:
-            atomic_write_json(memo_path, {"version": MEMO_VERSION, "root": str(root.resolve()), "files": fresh})
+            atomic_write_json(memo_path, {"version": MEMO_VERSION, "root": str(resolved), "files": fresh})
         except OSError:
             pass  # a read-only cache only costs the next run a re-read
     return digests

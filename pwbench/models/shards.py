@@ -61,10 +61,12 @@ def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, A
     from safetensors import safe_open
 
     state: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
     for path in files:
         with safe_open(str(path), framework="pt") as f:
+            meta.update(_metadata(f))
             state.update({k: f.get_tensor(k) for k in f.keys()})
-    return state, read_shard_metadata(files)
+    return state, meta
 
 
 def read_shard_metadata(files: list[Path]) -> dict[str, Any]:
@@ -74,8 +76,13 @@ def read_shard_metadata(files: list[Path]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for path in files:
         with safe_open(str(path), framework="pt") as f:
-            meta.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
+            meta.update(_metadata(f))
     return meta
+
+
+def _metadata(handle: Any) -> dict[str, Any]:
+    """An open shard's metadata, each value JSON-decoded (how :func:`save_shards` writes it)."""
+    return {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
 
 
 def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:

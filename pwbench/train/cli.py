@@ -86,7 +86,7 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
     are loaded instead and the *validation* episodes are kept, for :func:`finish` to probe."""
     from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
 
-    probe = getattr(args, "probe_actions", None)
+    probe = args.probe_actions
     if probe and (args.resume or args.init_from):
         raise PwbenchError("--probe-actions reads exported weights; it takes neither --resume nor --init-from")
     config = train_config(args)
