@@ -20,3 +20,7 @@ class ClipError(PwbenchError):
 
 class RunMismatch(PwbenchError):
     """An output folder holds a run that this command must not mix with."""
+
+
+class WeightsMismatch(PwbenchError, ValueError):
+    """Weights exist but belong to another configuration (names or shapes differ) or another split."""

@@ -40,39 +40,6 @@ class ActionEncoder(nn.Module):
         return tokens
 
 
-class PoseMap(nn.Module):
-    """Per-frame pose -> a learned spatial map added to the UNet's first feature map (small recipe).
-
-    Ctrl-World's only action path is one cross-attention token per frame. With a single key the
-    attention output is the same vector at every pixel, so the network must itself work out
-    *where* in each view a pose puts the arm. A small network trained for an hour does not: the
-    residual-recipe model scored the same teacher-forced loss with true, shuffled and zeroed
-    actions (to 4 decimals at every sigma; docs/baselines/ctrl-world.md), because the history
-    already explains much of the next frames. This module gives the pose a spatial path: an MLP
-    maps each frame's features to ``channels`` maps over the whole latent canvas (all views; a
-    learned, calibration-free "where is the arm" map), and a 3x3 convolution, zero-initialised
-    like ControlNet's zero convs, adds them to ``conv_in``'s output. At initialisation the UNet is
-    unchanged, so a trained model can be warm-started with it. The official config has none.
-    """
-
-    def __init__(self, action_dim: int, hidden: int, channels: int, latent_hw: tuple[int, int],
-                 width: int) -> None:
-        super().__init__()
-        self.channels = channels
-        self.latent_hw = latent_hw
-        h, w = latent_hw
-        self.mlp = nn.Sequential(nn.Linear(action_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, channels * h * w))
-        self.proj = nn.Conv2d(channels, width, 3, padding=1)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """features (B, F, action_dim) -> (B*F, width, h, w), frames flattened like the UNet's."""
-        maps = self.mlp(features.flatten(0, 1)).reshape(-1, self.channels, *self.latent_hw)
-        return self.proj(maps)
-
-
 def normalize_bound(pose: torch.Tensor, q01: torch.Tensor, q99: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Per-dimension map of [q01, q99] to [-1, 1], clipped (the original's ``normalize_bound``)."""
     return (2 * (pose - q01) / (q99 - q01 + eps) - 1).clamp(-1.0, 1.0)

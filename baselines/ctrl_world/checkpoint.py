@@ -20,7 +20,7 @@ import torch
 
 from baselines.ctrl_world.config import FULL, SMALL, CtrlWorldConfig
 from baselines.ctrl_world.model import CtrlWorld
-from pwbench.errors import PwbenchError
+from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import load_exactly, read_shards, save_shards, shard_files
 
 OFFICIAL_REPO = "yjguo/Ctrl-World"
@@ -46,10 +46,6 @@ SMALL_WEIGHTS_DIR = Path(__file__).parent / "weights" / "droid-sim"
 
 class WeightsMissing(PwbenchError, FileNotFoundError):
     """Weights are not on this machine (and could not be fetched); the message says how to get them."""
-
-
-class WeightsMismatch(PwbenchError, ValueError):
-    """Weights exist but belong to another configuration (names or shapes differ)."""
 
 
 def _hub_file(repo: str, filename: str) -> Path:

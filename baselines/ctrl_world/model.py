@@ -22,12 +22,13 @@ from diffusers import AutoencoderKLTemporalDecoder
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from baselines.ctrl_world.action_encoder import ActionEncoder, PoseMap
+from baselines.ctrl_world.action_encoder import ActionEncoder
 from baselines.ctrl_world.config import CtrlWorldConfig, VAEConfig
 from baselines.ctrl_world.text import HashTokenizer
 from baselines.ctrl_world.unet import FrameLevelUNet
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.diffusion.edm import initial_noise_scale, precondition
+from pwbench.diffusion.pose_map import PoseMap
 from pwbench.diffusion.residual import from_residual, to_residual, zero_init_
 from pwbench.diffusion.sampler import Denoiser, Trajectory, euler_sample, randn_per_row
 

@@ -29,12 +29,13 @@ import numpy as np
 import torch
 
 from baselines.ctrl_world.action_encoder import PoseEncoder
-from baselines.ctrl_world.checkpoint import WeightsMismatch, read_small, save_small
+from baselines.ctrl_world.checkpoint import save_small
 from baselines.ctrl_world.config import CONFIGS, CtrlWorldConfig
 from baselines.ctrl_world.loss import training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
+from pwbench.train import small
 from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
@@ -42,10 +43,6 @@ from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
 TRAINED_MODULES = ("unet.", "action_encoder.", "pose_map.")
-ADDED_MODULES = ("pose_map.",)  # zero-initialised additions a warm start may lack
-FITTED_FACTS = ("pca_variance", "residual_std_raw", "pose_q01", "pose_q99", "stats_source", "pose_delta_scale",
-                "scaling_factor", "train_episodes", "validation_episodes", "data")
-
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pwbench train ctrl-world", description=__doc__.splitlines()[0])
@@ -74,24 +71,6 @@ def fit_statistics(model: CtrlWorld, episodes: list[TrainEpisode], seed: int) ->
 
 def _encode(model: CtrlWorld, ep: TrainEpisode) -> torch.Tensor:
     return encode_episode(model.encode_views, ep.frames, model.unet.conv_in.weight.device)
-
-
-def warm_start(model: CtrlWorld, folder: Path, train_ids: list[int], val_ids: list[int]) -> dict[str, Any]:
-    """Load exported weights into ``model``; returns the facts of the new run."""
-    state, meta = read_small(folder)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    bad = [k for k in missing if not k.startswith(ADDED_MODULES)] + list(unexpected)
-    if bad:
-        raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {len(bad)} keys do not fit "
-                              f"(first: {bad[0]}); only {', '.join(ADDED_MODULES)} may be new")
-    if meta.get("train_episodes") != train_ids or meta.get("validation_episodes") != val_ids:
-        raise WeightsMismatch(f"{folder} was trained on another train/validation split; warm-start with the "
-                              "same --data, --val-episodes and --max-episodes")
-    facts = {k: meta[k] for k in FITTED_FACTS if k in meta}
-    parent = {k: meta[k] for k in ("config", "train_steps", "train_seconds", "final_loss", "seed", "batch_size",
-                                   "lr", "init_from") if k in meta}
-    facts["init_from"] = parent | {"weights": str(folder), "new_modules": sorted({k.split(".")[0] for k in missing})}
-    return facts
 
 
 def pose_encoder(cfg: CtrlWorldConfig, facts: dict[str, Any]) -> PoseEncoder:
@@ -154,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(export(Path(args.out), Path(args.export)), indent=1))
         return 0
     cfg = CONFIGS[args.task]
-    run = prepare_run(args, lambda: CtrlWorld(cfg), (cfg.view_height, cfg.view_width), fit_statistics, warm_start)
+    run = prepare_run(args, lambda: CtrlWorld(cfg), (cfg.view_height, cfg.view_width), fit_statistics,
+                      small.warm_start)
     model = run.model
     encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]

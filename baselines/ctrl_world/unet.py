@@ -34,7 +34,7 @@ class FrameLevelUNet(UNetSpatioTemporalConditionModel):
         """sample (B, F, C, H, W); timestep scalar or (B,) (c_noise = ln(sigma)/4);
         encoder_hidden_states (B, F, D) when frame-level, else (B, L, D); added_time_ids (B, 3).
         ``input_offset`` (B*F, C0, H, W), optional: added to ``conv_in``'s output (the small
-        recipe's pose map, :class:`baselines.ctrl_world.action_encoder.PoseMap`).
+        recipe's pose map, :class:`pwbench.diffusion.pose_map.PoseMap`).
         Returns the raw network output F_theta, shaped like ``sample`` with ``out_channels``."""
         batch, frames = sample.shape[:2]
         if frame_level_cond and encoder_hidden_states.shape[1] != frames:

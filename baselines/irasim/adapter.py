@@ -110,4 +110,5 @@ def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, 
     steps = int(meta.get("num_steps_default", model.config.recipe.num_steps)) if num_steps is None else num_steps
     extra = {k: meta[k] for k in ("train_steps", "seed") if k in meta}
     extra["train_episodes"] = len(meta.get("train_episodes", []))
+    extra["config"] = model.config.name  # with or without a pose map
     return IRASimModel(model, task, FrameActions.from_facts(meta), steps, variant="small-droid-sim", extra=extra)

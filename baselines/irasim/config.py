@@ -41,6 +41,10 @@ class IRASimConfig:
     # pwbench's small recipe: embed frame 0's condition-noise level into its spatial condition
     # (zero-initialised; absent from the released models)
     cond_noise_embed: bool = False
+    # pwbench's small recipe: a spatial action path onto the patch tokens (pwbench.diffusion.pose_map;
+    # zero-initialised; absent from the released models); 0 = none
+    pose_map_channels: int = 0
+    pose_map_hidden: int = 256
 
     def __post_init__(self) -> None:
         if self.depth % 2:
@@ -52,6 +56,8 @@ class IRASimConfig:
             raise ValueError(f"{self.name}: latent {self.input_size} is not a multiple of patch {self.patch_size}")
         if self.action_embedder not in ("mlp", "linear2"):
             raise ValueError(f"{self.name}: action_embedder must be 'mlp' or 'linear2'")
+        if self.pose_map_channels < 0 or self.pose_map_hidden < 1:
+            raise ValueError(f"{self.name}: pose_map_channels must be >= 0 and pose_map_hidden >= 1")
 
     @property
     def grid(self) -> tuple[int, int]:

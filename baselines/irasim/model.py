@@ -13,7 +13,11 @@ original code's on a small model with the same random weights. The structure:
   spatial blocks are conditioned on timestep + *that frame's* action embedding (Frame-Ada),
   temporal blocks on the timestep only; the conditioning frame 0 gets a learned mask embedding
   in place of an action, and so does every frame of a video dropped for classifier-free training;
-* a final adaLN layer (timestep only, as the released checkpoints) maps tokens back to patches.
+* a final adaLN layer (timestep only, as the released checkpoints) maps tokens back to patches;
+* pwbench's small recipe may add a pose map (:mod:`pwbench.diffusion.pose_map`): each predicted
+  frame's action drawn as maps over the latent canvas and patchified onto that frame's tokens,
+  zero-initialised — Frame-Ada's adaLN gives every token of a frame the same modulation, so the
+  action has no spatial path of its own.
 
 The output has the input's shape (B, F, C, H, W); the original reads it as an epsilon prediction
 at DDPM timesteps, pwbench's small variant as an EDM network output (``timestep`` is whatever
@@ -28,6 +32,7 @@ from torch import nn
 
 from baselines.irasim.config import IRASimConfig
 from pwbench.diffusion.embeddings import timestep_features
+from pwbench.diffusion.pose_map import PoseMap
 
 
 def sincos_1d(dim: int, positions: np.ndarray) -> np.ndarray:
@@ -149,6 +154,10 @@ class IRASim(nn.Module):
         if config.cond_noise_embed:
             self.cond_noise_embedder = TimestepEmbedder(d, config.frequency_embedding_size)
         self.initialize_weights()
+        # after initialize_weights: the pose map keeps its own initialisation (a zero projection)
+        self.pose_map = (PoseMap(config.action_dim, config.pose_map_hidden, config.pose_map_channels,
+                                 config.input_size, d, kernel=config.patch_size, stride=config.patch_size)
+                         if config.pose_map_channels else None)
 
     @torch.no_grad()
     def initialize_weights(self) -> None:
@@ -190,6 +199,17 @@ class IRASim(nn.Module):
             e = torch.where(drop[:, None, None], self.mask_emb_fn.weight[0], e)
         return e
 
+    def pose_tokens(self, actions: torch.Tensor, drop: torch.Tensor | None) -> torch.Tensor:
+        """(B, F-1, A) actions -> (B, F, tokens, D) pose-map offsets; zero for the condition frame
+        and for the videos ``drop`` marks (they see no action, as in :meth:`action_embedding`)."""
+        b = actions.shape[0]
+        maps = self.pose_map(actions)  # (B*(F-1), D, gh, gw)
+        maps = maps.flatten(2).transpose(1, 2).reshape(b, actions.shape[1], -1, maps.shape[1])
+        maps = torch.cat([torch.zeros_like(maps[:, :1]), maps], dim=1)
+        if drop is not None:
+            maps = torch.where(drop[:, None, None, None], torch.zeros((), dtype=maps.dtype, device=maps.device), maps)
+        return maps
+
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, actions: torch.Tensor,
                 drop: torch.Tensor | None = None, cond_noise: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, F, C, H, W), timestep (B,), actions (B, F-1, A) -> (B, F, C_out, H, W).
@@ -204,6 +224,8 @@ class IRASim(nn.Module):
             raise ValueError(f"{cfg.name} takes at most {cfg.num_frames} frames, got {f}")
         tokens = self.x_embedder(x.reshape(b * f, *x.shape[2:])) + self.pos_embed
         n = tokens.shape[1]
+        if self.pose_map is not None:
+            tokens = tokens + self.pose_tokens(actions, drop).reshape(b * f, n, -1)
         t_emb = self.t_embedder(timestep)  # (B, D)
         t_spatial = t_emb.repeat_interleave(f, dim=0)  # (B·F, D), (b, f) order
         t_temporal = t_emb.repeat_interleave(n, dim=0)  # (B·N, D), (b, n) order

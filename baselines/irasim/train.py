@@ -9,8 +9,11 @@ episodes (:mod:`pwbench.train.small`); episodes encoded once; the loop of :mod:`
 (the condition frame + 15, starting anywhere, as the original's train loader), the latent scale
 fitted over the 15-frame reach, and the frame actions of :mod:`baselines.irasim.actions`.
 
-``--init-from DIR`` continues from exported weights (statistics and split taken over), for
-budgets longer than one session; ``--export DIR`` writes the EMA weights as safetensors shards
+``--config`` picks the network: the small IRASim, or the same with a pose map
+(:mod:`pwbench.diffusion.pose_map`). ``--init-from DIR`` continues from exported weights
+(statistics and split taken over), for budgets longer than one session, and may add the pose map
+to weights trained without one (it starts at zero, so step 0 computes the exported model).
+``--export DIR`` writes the EMA weights as safetensors shards
 with ``training.json`` and ``loss.png``.
 """
 
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 
 from baselines.irasim.actions import FrameActions
-from baselines.irasim.world import SMALL, IRASimWorld
+from baselines.irasim.world import CONFIGS, SMALL, IRASimWorld
 from pwbench.train import small
 from pwbench.train.cli import add_train_arguments, finish, prepare_run
 from pwbench.train.fit import encode_episode
@@ -36,6 +39,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pwbench train irasim", description=__doc__.splitlines()[0])
     p.add_argument("--task", default="droid-sim", choices=["droid-sim"],
                    help="droid-sim (DROID runs through the same code at full size once weights exist)")
+    p.add_argument("--config", default=SMALL.name, choices=sorted(CONFIGS),
+                   help=f"the small network, or the same with a pose map (default {SMALL.name})")
     add_train_arguments(p, out="runs/irasim-droid-sim")
     return p.parse_args(argv)
 
@@ -72,17 +77,17 @@ class IRASimTrainTask:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
+    cfg = CONFIGS[args.config]
     if args.export:
-        facts = small.export(Path(args.out), Path(args.export), lambda: IRASimWorld(SMALL), "irasim small")
+        facts = small.export(Path(args.out), Path(args.export), lambda: IRASimWorld(cfg), "irasim small")
         print(json.dumps(facts, indent=1))
         return 0
 
     def fit(model, episodes, seed):
-        return small.fit_statistics(model, episodes, seed, reach=SMALL.chunk)
+        return small.fit_statistics(model, episodes, seed, reach=cfg.chunk)
 
-    run = prepare_run(args, lambda: IRASimWorld(SMALL), (SMALL.view_height, SMALL.view_width), fit,
-                      small.warm_start)
-    model, frames = run.model, SMALL.net.num_frames
+    run = prepare_run(args, lambda: IRASimWorld(cfg), (cfg.view_height, cfg.view_width), fit, small.warm_start)
+    model, frames = run.model, cfg.net.num_frames
     encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
                               torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
     run.episodes.clear()

@@ -16,7 +16,7 @@ original. What changes for the small recipe (:mod:`pwbench.diffusion.recipe`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -60,6 +60,10 @@ class SmallIRASimConfig:
 
 
 SMALL = SmallIRASimConfig()
+# the same network with a pose map (pwbench.diffusion.pose_map): 8 maps over the 36x20 canvas from
+# each frame's 24 action features, patchified onto its tokens (1.6 M more parameters)
+SMALL_POSE_MAP = SmallIRASimConfig(name="irasim-droid-sim-small-posemap", net=replace(SMALL_NET, pose_map_channels=8))
+CONFIGS = {c.name: c for c in (SMALL, SMALL_POSE_MAP)}
 
 
 class IRASimWorld(nn.Module):

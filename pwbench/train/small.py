@@ -7,7 +7,7 @@ IRASim and WPE (and any later family on the shared recipe) train a ``net`` besid
   ahead of its reference it predicts), pose percentiles, the pose change over the reach and the
   frame-to-frame pose step (:class:`pwbench.diffusion.poses.FrameActionFeatures`);
 * :func:`warm_start` — continue from exported weights (their statistics and split too), for a
-  budget longer than one session;
+  budget longer than one session, optionally with a zero-initialised pose map added;
 * :func:`export` — the EMA weights of a checkpoint as safetensors shards with every fitted
   statistic and training fact in the metadata, plus ``training.json`` and ``loss.png``;
 * :func:`consecutive_windows` — windows of consecutive frames starting anywhere.
@@ -25,7 +25,7 @@ from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
 from pwbench.diffusion.poses import delta_scale_from_episodes
-from pwbench.errors import PwbenchError
+from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import read_shards, save_shards, shard_files
 from pwbench.train.cli import run_facts
 from pwbench.train.fit import fit_codec, pose_statistics, residual_scale
@@ -50,20 +50,40 @@ def fit_statistics(model: nn.Module, episodes: list[TrainEpisode], seed: int, re
     return facts
 
 
+ADDED_MODULES = ("pose_map",)  # zero-initialised additions (pwbench.diffusion.pose_map) a warm start may lack
+
+
+def _added_module(key: str) -> str | None:
+    """The added module a state-dict key belongs to ('net.pose_map' for 'net.pose_map.mlp.0.weight')."""
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if part in ADDED_MODULES:
+            return ".".join(parts[: i + 1])
+    return None
+
+
 def warm_start(model: nn.Module, folder: Path, train_ids: list[int], val_ids: list[int]) -> dict[str, Any]:
-    """Load exported shards into ``model`` (strictly); returns the facts the new run carries on."""
+    """Load exported shards into ``model``; returns the facts the new run carries on.
+
+    Every key must fit, except that the model may have modules the weights lack when they are
+    zero-initialised additions (:data:`ADDED_MODULES`): such a module leaves the loaded network's
+    output unchanged, so the new run starts exactly where the old one ended."""
     files = shard_files(folder)
     if not files:
         raise PwbenchError(f"no exported weights (model*.safetensors) in {folder} to warm-start from")
     state, meta = read_shards(files)
-    model.load_state_dict(state, strict=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [k for k in missing if _added_module(k) is None] + list(unexpected)
+    if bad:
+        raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {len(bad)} keys do not fit "
+                              f"(first: {bad[0]}); only {', '.join(ADDED_MODULES)} may be new")
     if meta.get("train_episodes") != train_ids or meta.get("validation_episodes") != val_ids:
-        raise PwbenchError(f"{folder} was trained on another train/validation split; warm-start with the "
-                           "same --data, --val-episodes and --max-episodes")
+        raise WeightsMismatch(f"{folder} was trained on another train/validation split; warm-start with the "
+                              "same --data, --val-episodes and --max-episodes")
     facts = {k: meta[k] for k in FITTED_FACTS if k in meta}
     parent = {k: meta[k] for k in ("config", "train_steps", "train_seconds", "final_loss", "seed", "batch_size",
                                    "lr", "init_from") if k in meta}
-    facts["init_from"] = parent | {"weights": str(folder)}
+    facts["init_from"] = parent | {"weights": str(folder), "new_modules": sorted({_added_module(k) for k in missing})}
     return facts
 
 

@@ -46,9 +46,10 @@ def test_train_resume_bit_exact_export(tiny_dataset: Path, tmp_path: Path) -> No
 def test_warm_start_adds_a_zero_pose_map_and_keeps_the_model(tmp_path: Path, tiny_residual_model) -> None:
     import pytest
 
-    from baselines.ctrl_world.checkpoint import WeightsMismatch, save_small
+    from baselines.ctrl_world.checkpoint import save_small
     from baselines.ctrl_world.model import CtrlWorld
-    from baselines.ctrl_world.train import warm_start
+    from pwbench.errors import WeightsMismatch
+    from pwbench.train.small import warm_start
 
     cfg = tiny_residual_model.config.with_(pose_map_channels=0)
     torch.manual_seed(0)

@@ -1,5 +1,6 @@
 """The small IRASim: copy-last when untrained, frame actions, loss, trainer (bit-exact resume,
-export) and the adapter (chunks of 15, short last chunk, seeds, lockstep batches)."""
+export), the adapter (chunks of 15, short last chunk, seeds, lockstep batches) and the optional
+pose map (zero at the start, warm-started onto weights without one, chosen by the weights' name)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from baselines.irasim.adapter import IRASimModel, build
 from baselines.irasim.config import SMALL_NET
 from baselines.irasim.train import main
 from baselines.irasim.weights import load_small
-from baselines.irasim.world import SMALL, IRASimWorld, SmallIRASimConfig
+from baselines.irasim.world import SMALL, SMALL_POSE_MAP, IRASimWorld, SmallIRASimConfig
+from pwbench.errors import WeightsMismatch
 from pwbench.models.shards import SmallWeightsError
 from pwbench.protocol import VIEWS, TaskSpec
 from pwbench.testing import synthetic_context
@@ -152,3 +154,44 @@ def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Pa
     wm.reset(ctx)
     frames = wm.step(ctx.future_actions, ctx.future_joints)
     assert frames[VIEWS[0]].shape == (4, 96, 160, 3)
+
+
+def test_a_pose_map_starts_at_zero_reaches_predicted_frames_only_and_warm_starts(tmp_path: Path) -> None:
+    from pwbench.models.shards import save_shards
+    from pwbench.train.small import warm_start
+
+    pm = replace(TINY, name="tiny-pm", net=replace(TINY.net, pose_map_channels=2, pose_map_hidden=8))
+    plain = _trained_a_little()
+    split = {"train_episodes": [0, 1], "validation_episodes": [2]}
+    save_shards(plain.state_dict(), tmp_path / "plain", {"config": TINY.name, "train_steps": 3} | split)
+    model = IRASimWorld(pm).eval()
+    facts = warm_start(model, tmp_path / "plain", [0, 1], [2])
+    assert facts["init_from"]["new_modules"] == ["net.pose_map"] and facts["init_from"]["train_steps"] == 3
+    x, t = torch.randn(2, 16, 4, 6, 4), torch.rand(2)
+    actions, cn = torch.randn(2, 15, ACTION_DIM), torch.zeros(2)
+    assert torch.equal(model.net(x, t, actions, cond_noise=cn), plain.net(x, t, actions, cond_noise=cn))
+    torch.nn.init.normal_(model.net.pose_map.proj.weight, std=0.1)  # as if trained
+    offsets = model.net.pose_tokens(actions, drop=torch.tensor([False, True]))
+    assert offsets.shape == (2, 16, 6, 32)  # (B, F, tokens of a 6x4 canvas in 2x2 patches, D)
+    assert torch.count_nonzero(offsets[:, 0]) == 0 and torch.count_nonzero(offsets[1]) == 0
+    assert torch.count_nonzero(offsets[0, 1:]) > 0
+    assert not torch.equal(model.net(x, t, actions, cond_noise=cn), plain.net(x, t, actions, cond_noise=cn))
+    save_shards(model.state_dict(), tmp_path / "pm", {"config": pm.name} | split)
+    with pytest.raises(WeightsMismatch, match="keys do not fit"):  # weights the config lacks
+        warm_start(IRASimWorld(TINY), tmp_path / "pm", [0, 1], [2])
+    with pytest.raises(WeightsMismatch, match="another train/validation split"):
+        warm_start(IRASimWorld(pm), tmp_path / "plain", [0], [1, 2])
+
+
+def test_the_loader_builds_the_configuration_the_weights_name(tmp_path: Path) -> None:
+    from pwbench.models.shards import save_shards
+
+    model = IRASimWorld(SMALL_POSE_MAP)
+    save_shards(model.state_dict(), tmp_path / "pm", {"config": SMALL_POSE_MAP.name})
+    loaded, _ = load_small(tmp_path / "pm")
+    assert loaded.config == SMALL_POSE_MAP and loaded.net.pose_map is not None
+    save_shards(model.state_dict(), tmp_path / "odd", {"config": "irasim-something-else"})
+    with pytest.raises(SmallWeightsError, match="trained as 'irasim-something-else'"):
+        load_small(tmp_path / "odd")
+    with pytest.raises(SmallWeightsError, match="do not fit"):  # an explicit config still has to fit
+        load_small(tmp_path / "pm", config=SMALL)
