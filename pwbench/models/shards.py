@@ -16,13 +16,15 @@ from typing import Any
 import torch
 
 from pwbench.errors import PwbenchError
+from pwbench.io import atomic_path
 
 SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # well under the 20 MB cap
 
 
 def save_shards(state: dict[str, torch.Tensor], folder: str | Path, metadata: dict[str, Any],
                 limit: int = SHARD_LIMIT_BYTES) -> list[Path]:
-    """Write ``state`` (as float32, keys sorted) into ``model[-i-of-n].safetensors``; older shards go."""
+    """Write ``state`` (as float32, keys sorted) into ``model[-i-of-n].safetensors``, each shard
+    atomically; older shards of another count go once the new ones are written."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -38,13 +40,14 @@ def save_shards(state: dict[str, torch.Tensor], folder: str | Path, metadata: di
         groups[-1][key] = tensors[key]
         used += size
     meta = {k: json.dumps(v) for k, v in metadata.items()}
-    for old in folder.glob("model*.safetensors"):
-        old.unlink()
     paths = []
     for i, group in enumerate(groups):
         name = f"model-{i + 1:02d}-of-{len(groups):02d}.safetensors" if len(groups) > 1 else "model.safetensors"
-        save_file(group, str(folder / name), metadata=meta)
+        with atomic_path(folder / name) as tmp:  # the umask's mode, and no half-written shard
+            save_file(group, str(tmp), metadata=meta)
         paths.append(folder / name)
+    for stale in set(folder.glob("model*.safetensors")) - set(paths):  # another shard count's files
+        stale.unlink()
     return paths
 
 
