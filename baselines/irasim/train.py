@@ -30,7 +30,7 @@ import torch
 from baselines.irasim.actions import FrameActions
 from baselines.irasim.world import CONFIGS, SMALL, IRASimWorld
 from pwbench.train import small
-from pwbench.train.cli import add_train_arguments, finish, prepare_run
+from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run
 from pwbench.train.fit import encode_episode
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -39,8 +39,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pwbench train irasim", description=__doc__.splitlines()[0])
     p.add_argument("--task", default="droid-sim", choices=["droid-sim"],
                    help="droid-sim (DROID runs through the same code at full size once weights exist)")
-    p.add_argument("--config", default=SMALL.name, choices=sorted(CONFIGS),
-                   help=f"the small network, or the same with a pose map (default {SMALL.name})")
+    add_config_argument(p, CONFIGS, SMALL.name)
     add_train_arguments(p, out="runs/irasim-droid-sim")
     return p.parse_args(argv)
 

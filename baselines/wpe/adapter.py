@@ -105,5 +105,6 @@ def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, 
     stagger = bool(meta.get("pyramid_default", True)) if pyramid is None else pyramid
     extra = {k: meta[k] for k in ("train_steps", "seed") if k in meta}
     extra["train_episodes"] = len(meta.get("train_episodes", []))
+    extra["config"] = model.config.name  # with or without a pose map
     return WPEModel(model, task, FrameActionFeatures.from_facts(meta), steps, stagger, variant="small-droid-sim",
                     extra=extra)

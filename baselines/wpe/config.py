@@ -29,6 +29,12 @@ class WPEConfig:
     temporal_rope: str = "standard"
     guidance: float = 1.0  # classifier-free guidance the evaluation uses (1: one pass)
     frequency_embedding_size: int = 256
+    # pwbench's small recipe: a spatial action path onto the patch tokens (pwbench.diffusion.pose_map;
+    # zero-initialised; absent from the released models); 0 = none. It draws over the latent canvas
+    # (height, width), which only the pose map needs to know in advance.
+    pose_map_channels: int = 0
+    pose_map_hidden: int = 256
+    input_size: tuple[int, int] = (32, 32)
 
     def __post_init__(self) -> None:
         if self.dim % self.num_heads:
@@ -36,6 +42,8 @@ class WPEConfig:
         head = self.dim // self.num_heads
         if head % 4:
             raise ValueError(f"{self.name}: head dim {head} must divide by 4 (2-D RoPE pairs per axis)")
+        if self.pose_map_channels < 0 or self.pose_map_hidden < 1:
+            raise ValueError(f"{self.name}: pose_map_channels must be >= 0 and pose_map_hidden >= 1")
         for kind in (self.spatial_rope, self.temporal_rope):
             if kind not in ROPE_KINDS:
                 raise ValueError(f"{self.name}: RoPE kind must be one of {ROPE_KINDS}, got {kind!r}")

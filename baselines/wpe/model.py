@@ -13,6 +13,10 @@ outputs with the original class's on a tiny model (``tests/baselines/wpe/fixture
   the first half of each head's pairs rotate with the row, the second with the column) and then a
   temporal block (causal attention over the frames at one position, 1-D RoPE over the frame index
   within the window); both are adaLN-Zero blocks modulated by that frame's c.
+* pwbench's small recipe may add a pose map (:mod:`pwbench.diffusion.pose_map`): each frame's
+  action drawn as maps over the latent canvas and patchified onto that frame's tokens,
+  zero-initialised — adaLN gives every token of a frame the same modulation, so the action has no
+  spatial path of its own.
 * RoPE rotates adjacent pairs (2i, 2i+1) and is computed in float32 at least: the original builds
   its table in the query's dtype, which under fp16/bf16 autocast is off by up to 1.5 rad for pixel
   RoPE; float32 is what was meant.
@@ -28,6 +32,7 @@ from torch import nn
 
 from baselines.wpe.config import WPEConfig
 from pwbench.diffusion.embeddings import timestep_features
+from pwbench.diffusion.pose_map import PoseMap
 
 
 def rope_angles(shape: tuple[int, ...], head_dim: int, kind: str, device: torch.device | str = "cpu",
@@ -167,6 +172,10 @@ class WPE(nn.Module):
         self.blocks = nn.ModuleList([Block(d, config.num_heads) for _ in range(config.num_layers)])
         self.final_layer = FinalLayer(d, config.patch_size, config.in_channels)
         self.initialize_weights()
+        # after initialize_weights: the pose map keeps its own initialisation (a zero projection)
+        self.pose_map = (PoseMap(config.action_dim, config.pose_map_hidden, config.pose_map_channels,
+                                 config.input_size, d, kernel=config.patch_size, stride=config.patch_size)
+                         if config.pose_map_channels else None)
 
     @torch.no_grad()
     def initialize_weights(self) -> None:
@@ -223,6 +232,10 @@ class WPE(nn.Module):
                 layer.window = window
         tokens = self.x_proj(x.reshape(b * frames, height, width, chans).permute(0, 3, 1, 2))
         h, w = tokens.shape[-2:]
+        if self.pose_map is not None:  # each frame's own action: the frame cache stays exact
+            if (height, width) != tuple(cfg.input_size):
+                raise ValueError(f"{cfg.name}'s pose map draws {cfg.input_size} latents, got {(height, width)}")
+            tokens = tokens + self.pose_map(action)
         tokens = tokens.permute(0, 2, 3, 1).reshape(b, frames, h, w, -1)
         c = self.condition(t, action)
         spatial = rope_angles((h, w), cfg.head_dim, cfg.spatial_rope, x.device)

@@ -5,7 +5,9 @@ Ctrl-World and IRASim; WPE's own parts: windows of ``max_frames`` (8) consecutiv
 reference frame per window drawn uniformly from 0..6 (the frames before it clean context, the
 frames after it diffusion-forced, :meth:`baselines.wpe.world.WPEWorld.training_loss`), frame
 actions against the reference's pose, the latent scale fitted over the 7-frame reach.
-``--init-from`` / ``--export`` as for every small model.
+``--config`` picks the network: the small WPE, or the same with a pose map
+(:mod:`pwbench.diffusion.pose_map`). ``--init-from`` / ``--export`` as for every small model
+(a warm start may add the pose map to weights trained without one).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.wpe.world import SMALL, WPEWorld
+from baselines.wpe.world import CONFIGS, SMALL, WPEWorld
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.train import small
-from pwbench.train.cli import add_train_arguments, finish, prepare_run
+from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run
 from pwbench.train.fit import encode_episode
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -29,6 +31,7 @@ from pwbench.train.windows import EncodedEpisode, WindowSampler
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pwbench train wpe", description=__doc__.splitlines()[0])
     p.add_argument("--task", default="droid-sim", choices=["droid-sim"], help="only the small variant trains here")
+    add_config_argument(p, CONFIGS, SMALL.name)
     add_train_arguments(p, out="runs/wpe-droid-sim")
     return p.parse_args(argv)
 
@@ -71,16 +74,17 @@ class WPETrainTask:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
+    cfg = CONFIGS[args.config]
     if args.export:
-        print(json.dumps(small.export(Path(args.out), Path(args.export), lambda: WPEWorld(SMALL), "wpe small"),
+        print(json.dumps(small.export(Path(args.out), Path(args.export), lambda: WPEWorld(cfg), "wpe small"),
                          indent=1))
         return 0
-    frames = SMALL.net.max_frames
+    frames = cfg.net.max_frames
 
     def fit(model, episodes, seed):
         return small.fit_statistics(model, episodes, seed, reach=frames - 1)
 
-    run = prepare_run(args, lambda: WPEWorld(SMALL), (SMALL.view_height, SMALL.view_width), fit, small.warm_start)
+    run = prepare_run(args, lambda: WPEWorld(cfg), (cfg.view_height, cfg.view_width), fit, small.warm_start)
     model = run.model
     encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
                               torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]

@@ -23,7 +23,7 @@ every frame of the window independently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -66,6 +66,11 @@ class SmallWPEConfig:
 
 
 SMALL = SmallWPEConfig()
+# the same network with a pose map (pwbench.diffusion.pose_map): 8 maps over the 36x20 canvas from
+# each frame's 24 action features, patchified onto its tokens
+SMALL_POSE_MAP = SmallWPEConfig(name="wpe-droid-sim-small-posemap",
+                                net=replace(SMALL_NET, pose_map_channels=8, input_size=(36, 20)))
+CONFIGS = {c.name: c for c in (SMALL, SMALL_POSE_MAP)}
 
 
 class WPEWorld(nn.Module):

@@ -9,15 +9,16 @@ Safetensors holds tensors only: loading runs no code.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from pwbench.errors import PwbenchError
 from pwbench.io import atomic_path
 
+T = TypeVar("T")
 SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # well under the 20 MB cap
 
 
@@ -100,6 +101,19 @@ def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str 
 
 class SmallWeightsError(PwbenchError, FileNotFoundError):
     """Small-model weights are missing or belong to another configuration; the message says what to run."""
+
+
+def trained_config(folder: str | Path, configs: Mapping[str, T], what: str, train_command: str) -> T:
+    """The configuration the shards in ``folder`` name in their metadata (``config``, which every
+    export writes), out of a family's ``configs`` by name; an unknown name is an error, never a guess."""
+    files = shard_files(folder)
+    if not files:
+        raise SmallWeightsError(f"no {what} weights in {folder}; train them with `{train_command}`")
+    name = read_shard_metadata(files).get("config")
+    if name not in configs:
+        raise SmallWeightsError(f"the weights in {folder} were trained as {name!r}, not a {what} "
+                                f"configuration ({', '.join(configs)})")
+    return configs[name]
 
 
 def load_small_model(build: Callable[[], torch.nn.Module], folder: str | Path, what: str, train_command: str,

@@ -21,6 +21,13 @@ from pwbench.train.loop import TrainTask, read_checkpoint, train
 from pwbench.train.probe import action_probe
 
 
+def add_config_argument(p: argparse.ArgumentParser, configs: dict[str, object], default: str) -> None:
+    """``--config NAME``: which of a family's small configurations to train (e.g. with a pose map);
+    exports record the name, and the family's loader builds what the weights name."""
+    p.add_argument("--config", default=default, choices=sorted(configs),
+                   help=f"the network configuration (default {default})")
+
+
 def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
     d = TrainConfig()
     p.add_argument("--data", default=None, help="droid-sim train split (default $PWBENCH_CACHE/droid-sim/train)")

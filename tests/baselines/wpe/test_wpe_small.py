@@ -15,7 +15,7 @@ import torch
 from baselines.wpe.adapter import WPEModel, build
 from baselines.wpe.train import main
 from baselines.wpe.weights import load_small
-from baselines.wpe.world import SMALL, SMALL_NET, SmallWPEConfig, WPEWorld
+from baselines.wpe.world import SMALL, SMALL_NET, SMALL_POSE_MAP, SmallWPEConfig, WPEWorld
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.errors import PwbenchError
 from pwbench.models.shards import SmallWeightsError
@@ -76,11 +76,12 @@ def test_loss_trains_only_frames_after_the_reference() -> None:
         after = model.denoise(x, sigma, ref, code, cs, acts)
     assert torch.equal(before[:, :7], after[:, :7]) and not torch.equal(before[:, 7], after[:, 7])
 
-@pytest.mark.parametrize("rope", ["standard", "pixel"])
-def test_incremental_network_equals_one_pass_over_the_window(rope: str) -> None:
+@pytest.mark.parametrize(("rope", "pose_map"), [("standard", 0), ("pixel", 0), ("standard", 2)])
+def test_incremental_network_equals_one_pass_over_the_window(rope: str, pose_map: int) -> None:
     from baselines.wpe.model import WPE
     torch.manual_seed(0)
-    net = WPE(replace(TINY.net, temporal_rope=rope, spatial_rope=rope, num_layers=2)).eval()
+    net = WPE(replace(TINY.net, temporal_rope=rope, spatial_rope=rope, num_layers=2, pose_map_channels=pose_map,
+                      pose_map_hidden=8, input_size=(4, 6))).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -214,3 +215,23 @@ def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Pa
     assert result["windows_per_batch"] == 2 and result["loss_own_actions"] > 0
     with pytest.raises(PwbenchError, match="takes neither --resume nor --init-from"):
         main(probe + ["--resume"])
+
+
+def test_a_pose_map_starts_at_zero_warm_starts_and_names_its_configuration(tmp_path: Path) -> None:
+    from pwbench.models.shards import save_shards
+    from pwbench.train.small import warm_start
+
+    pm = replace(TINY, name="tiny-pm", net=replace(TINY.net, pose_map_channels=2, pose_map_hidden=8,
+                                                   input_size=(6, 4)))
+    plain = _trained_a_little()
+    split = {"train_episodes": [0, 1], "validation_episodes": [2]}
+    save_shards(plain.state_dict(), tmp_path / "plain", {"config": TINY.name} | split)
+    model = WPEWorld(pm).eval()
+    assert warm_start(model, tmp_path / "plain", [0, 1], [2])["init_from"]["new_modules"] == ["net.pose_map"]
+    x, t, a = torch.randn(2, 5, 6, 4, 4), torch.rand(2, 5) * 999, torch.randn(2, 5, A)
+    assert torch.equal(model.net(x, t, a), plain.net(x, t, a))  # zero-initialised: the same network
+    with pytest.raises(ValueError, match=r"draws \(6, 4\) latents, got \(4, 6\)"):
+        model.net(x.transpose(2, 3), t, a)
+    save_shards(WPEWorld(SMALL_POSE_MAP).state_dict(), tmp_path / "pm", {"config": SMALL_POSE_MAP.name})
+    loaded, _ = load_small(tmp_path / "pm")
+    assert loaded.config == SMALL_POSE_MAP and loaded.net.pose_map is not None
