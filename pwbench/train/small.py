@@ -1,7 +1,8 @@
 """The parts of a small residual world model's trainer that do not depend on its network.
 
 IRASim and WPE (and any later family on the shared recipe) train a ``net`` beside a patch-PCA
-``vae`` on the same data, so they fit the same statistics, warm-start and export the same way:
+``vae`` on the same data, so they fit the same statistics, warm-start and export the same way
+(the small Ctrl-World, with its own fit and export, warm-starts here too):
 
 * :func:`fit_statistics` — the codec, the latent scale over the model's reach (how many frames
   ahead of its reference it predicts), pose percentiles, the pose change over the reach and the
