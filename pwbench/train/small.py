@@ -73,7 +73,11 @@ def warm_start(model: nn.Module, folder: Path, train_ids: list[int], val_ids: li
     if not files:
         raise PwbenchError(f"no exported weights (model*.safetensors) in {folder} to warm-start from")
     state, meta = read_shards(files)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a tensor of another shape: name it, as for a missing key
+        detail = str(err).splitlines()[-1].strip()
+        raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {detail}") from err
     bad = [k for k in missing if _added_module(k) is None] + list(unexpected)
     if bad:
         raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {len(bad)} keys do not fit "
