@@ -173,8 +173,8 @@ class WPE(nn.Module):
         self.final_layer = FinalLayer(d, config.patch_size, config.in_channels)
         self.initialize_weights()
         # after initialize_weights: the pose map keeps its own initialisation (a zero projection)
-        self.pose_map = (PoseMap(config.action_dim, config.pose_map_hidden, config.pose_map_channels,
-                                 config.input_size, d, kernel=config.patch_size, stride=config.patch_size)
+        self.pose_map = (PoseMap.onto_patches(config.action_dim, config.pose_map_hidden, config.pose_map_channels,
+                                              config.input_size, d, config.patch_size)
                          if config.pose_map_channels else None)
 
     @torch.no_grad()

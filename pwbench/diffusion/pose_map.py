@@ -37,6 +37,13 @@ class PoseMap(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
+    @classmethod
+    def onto_patches(cls, action_dim: int, hidden: int, channels: int, latent_hw: tuple[int, int], width: int,
+                     patch: int) -> PoseMap:
+        """The transformer form: a patch-sized, patch-strided projection, so each map lands on the
+        same patch grid as the network's own patchifying conv (one offset per token)."""
+        return cls(action_dim, hidden, channels, latent_hw, width, kernel=patch, stride=patch)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         maps = self.mlp(features.flatten(0, 1)).reshape(-1, self.channels, *self.latent_hw)
         return self.proj(maps)
