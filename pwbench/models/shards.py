@@ -9,6 +9,7 @@ Safetensors holds tensors only: loading runs no code.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,11 @@ from pwbench.io import atomic_path
 
 T = TypeVar("T")
 SHARD_LIMIT_BYTES = 16 * 1000 * 1000  # well under the 20 MB cap
+_SHARD_NAME = re.compile(r"model-(\d+)-of-(\d+)\.safetensors")
+
+
+class SmallWeightsError(PwbenchError, FileNotFoundError):
+    """Small-model weights are missing or belong to another configuration; the message says what to run."""
 
 
 def save_shards(state: dict[str, torch.Tensor], folder: str | Path, metadata: dict[str, Any],
@@ -53,11 +59,22 @@ def save_shards(state: dict[str, torch.Tensor], folder: str | Path, metadata: di
 
 
 def shard_files(folder: str | Path) -> list[Path]:
-    """The shards of a folder (or the one file given); empty when there are none."""
+    """The shards of a folder (or the one file given); empty when there are none. A folder whose
+    shards are not one complete set (``model.safetensors``, or ``model-i-of-n`` for every i of one
+    n) is an error: :func:`save_shards` is atomic per file, so an interrupted re-export can leave
+    two exports' shards side by side, and loading their union would be a silent mix."""
     folder = Path(folder)
-    if folder.is_dir():
-        return sorted(folder.glob("model*.safetensors"))
-    return [folder] if folder.is_file() else []
+    if not folder.is_dir():
+        return [folder] if folder.is_file() else []
+    files = sorted(folder.glob("model*.safetensors"))
+    names = sorted(p.name for p in files)
+    if names and names != ["model.safetensors"]:
+        counts = {int(m.group(2)) for m in map(_SHARD_NAME.fullmatch, names) if m}
+        expected = [f"model-{i:02d}-of-{n:02d}.safetensors" for n in counts for i in range(1, n + 1)]
+        if len(counts) != 1 or names != expected:
+            raise SmallWeightsError(f"the shards in {folder} are not one complete export ({', '.join(names)}); "
+                                    "an export was interrupted or mixed: export the weights again")
+    return files
 
 
 def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -65,28 +82,38 @@ def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, A
     from safetensors import safe_open
 
     state: dict[str, torch.Tensor] = {}
-    meta: dict[str, Any] = {}
+    metas = []
     for path in files:
         with safe_open(str(path), framework="pt") as f:
-            meta.update(_metadata(f))
+            metas.append(_metadata(f))
             state.update({k: f.get_tensor(k) for k in f.keys()})
-    return state, meta
+    return state, _one_export(files, metas)
 
 
 def read_shard_metadata(files: list[Path]) -> dict[str, Any]:
     """The metadata of the shards ``files``, without reading a tensor."""
     from safetensors import safe_open
 
-    meta: dict[str, Any] = {}
+    metas = []
     for path in files:
         with safe_open(str(path), framework="pt") as f:
-            meta.update(_metadata(f))
-    return meta
+            metas.append(_metadata(f))
+    return _one_export(files, metas)
 
 
 def _metadata(handle: Any) -> dict[str, Any]:
     """An open shard's metadata, each value JSON-decoded (how :func:`save_shards` writes it)."""
     return {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
+
+
+def _one_export(files: list[Path], metas: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metadata every shard carries; shards of one export carry the same, so a difference means
+    files of two exports (the same shard count, an interrupted re-export) and is an error."""
+    for path, meta in zip(files[1:], metas[1:], strict=True):
+        if meta != metas[0]:
+            raise SmallWeightsError(f"{path} carries other metadata than {files[0]}: shards of two exports side "
+                                    "by side (an interrupted export?); export the weights again")
+    return metas[0] if metas else {}
 
 
 def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
@@ -97,10 +124,6 @@ def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str 
         lines = str(err).splitlines()
         return lines[1].strip() if len(lines) > 1 else str(err)
     return None
-
-
-class SmallWeightsError(PwbenchError, FileNotFoundError):
-    """Small-model weights are missing or belong to another configuration; the message says what to run."""
 
 
 def trained_config(folder: str | Path, configs: Mapping[str, T], what: str, train_command: str) -> T:
