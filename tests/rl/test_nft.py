@@ -60,6 +60,20 @@ def test_small_beta_gradient_is_the_signed_regression_documented(weighting):
     assert (d_theta.grad[2] * (d_old[2] - x0[2])).sum() < 0  # the bad one pushes
 
 
+@pytest.mark.parametrize("beta", [0.1, 1.0, 3.0])
+def test_beta_only_scales_the_pull_to_the_old_policy(beta):
+    """With fixed weights the gradient is exactly 2w[(2r-1)(D_old - x0) + beta (D - D_old)]: the 1/beta
+    normalisation removes beta from the reward term (the beta ablation in docs/reproducing-persistworld.md)."""
+    g = torch.Generator().manual_seed(3)
+    d_old, x0, d = (torch.randn(3, 5, generator=g) for _ in range(3))
+    r = torch.tensor([0.9, 0.5, 0.2])
+    w = torch.tensor([1.0, 2.0, 0.5])
+    d_theta = d.clone().requires_grad_(True)
+    nft_loss(d_theta, d_old, x0, r, beta, weight=w).backward()
+    expected = 2 * w[:, None] * ((2 * r - 1)[:, None] * (d_old - x0) + beta * (d - d_old)) / (3 * 5)
+    assert torch.allclose(d_theta.grad, expected, atol=1e-6)
+
+
 def test_old_predictions_with_a_gradient_are_refused():
     x = torch.zeros(1, 2, requires_grad=True)
     with pytest.raises(ValueError, match="no_grad"):
