@@ -79,6 +79,16 @@ def shard_files(folder: str | Path) -> list[Path]:
 
 def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict and metadata of the shards ``files``."""
+    return _read(files, tensors=True)
+
+
+def read_shard_metadata(files: list[Path]) -> dict[str, Any]:
+    """The metadata of the shards ``files``, without reading a tensor."""
+    return _read(files, tensors=False)[1]
+
+
+def _read(files: list[Path], tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Each shard opened once: its tensors (when asked) and its metadata, checked to be one export's."""
     from safetensors import safe_open
 
     state: dict[str, torch.Tensor] = {}
@@ -86,19 +96,9 @@ def read_shards(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str, A
     for path in files:
         with safe_open(str(path), framework="pt") as f:
             metas.append(_metadata(f))
-            state.update({k: f.get_tensor(k) for k in f.keys()})
+            if tensors:
+                state.update({k: f.get_tensor(k) for k in f.keys()})
     return state, _one_export(files, metas)
-
-
-def read_shard_metadata(files: list[Path]) -> dict[str, Any]:
-    """The metadata of the shards ``files``, without reading a tensor."""
-    from safetensors import safe_open
-
-    metas = []
-    for path in files:
-        with safe_open(str(path), framework="pt") as f:
-            metas.append(_metadata(f))
-    return _one_export(files, metas)
 
 
 def _metadata(handle: Any) -> dict[str, Any]:
