@@ -75,22 +75,32 @@ class IRASimModel(LockstepModel):
         its neighbours; results are bit-identical only to runs of the same batch size."""
         n = self.chunk_length(actions, len(self.clips))
         start = time.perf_counter()
+        poses = self.chunk_poses(actions, n)
+        current = torch.stack([c.latent for c in self.clips])
+        latents = self.model.predict_chunk(current, self.actions(poses), [c.generator for c in self.clips],
+                                           self.num_steps)
+        outputs = self.push_chunk(latents, poses, n)
+        self.chunk_seconds.append(time.perf_counter() - start)
+        return outputs
+
+    def chunk_poses(self, actions: list[np.ndarray], n: int) -> torch.Tensor:
+        """(B, 16, 7): each clip's condition pose, then the ``n`` poses its chunk must reach; a short
+        chunk is padded with its first action, as the original pads."""
         dev = self.model.device
         poses = []
         for clip, acts in zip(self.clips, actions, strict=True):
             acts = np.asarray(acts, dtype=np.float32)
-            # a short chunk is padded with its first action, as the original pads
             acts = np.concatenate([acts, np.repeat(acts[:1], self.chunk - n, axis=0)])
             poses.append(torch.cat([clip.pose[None], torch.from_numpy(acts).to(dev)]))
-        poses = torch.stack(poses)
-        current = torch.stack([c.latent for c in self.clips])
-        latents = self.model.predict_chunk(current, self.actions(poses), [c.generator for c in self.clips],
-                                           self.num_steps)
+        return torch.stack(poses)
+
+    def push_chunk(self, latents: torch.Tensor, poses: torch.Tensor, n: int) -> list[Frames]:
+        """Advance every clip to its chunk's frame ``n`` (the next condition: the last kept latent,
+        not decoded and re-encoded) and return the decoded first ``n`` frames per clip."""
         outputs = []
         for clip, lat, pose in zip(self.clips, latents, poses, strict=True):
-            clip.latent, clip.pose = lat[n - 1], pose[n]  # a short chunk ends after n frames
+            clip.latent, clip.pose = lat[n - 1], pose[n]
             outputs.append(view_frames(self.model.decode_views(lat[:n]), self.views))
-        self.chunk_seconds.append(time.perf_counter() - start)
         return outputs
 
 

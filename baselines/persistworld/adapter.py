@@ -2,7 +2,10 @@
 
 ``droid-sim``: the bundled small Ctrl-World with the adapters shipped in ``weights/droid-sim``
 (made by ``pwbench posttrain persistworld``; their metadata name the LoRA rank and the base
-weights they were trained on, and a mismatch with the base found here is an error). ``droid``:
+weights they were trained on, and a mismatch with the base found here is an error). Adapters
+post-trained on another registered base (``--model irasim``) name it in their metadata and run on
+it; such a run's variant names the base (``irasim-small-droid-sim``), so it is never mistaken
+for the paper's model, which is Ctrl-World's. ``droid``:
 the official Ctrl-World with the released ``jaibrdhn/persistworld`` adapters (layout unconfirmed:
 a peft adapter folder or a plain state dict are accepted; anything else is an error listing the
 keys found).
@@ -15,15 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from baselines.ctrl_world.checkpoint import WeightsMissing
-from baselines.ctrl_world.rl import branchable
 from pwbench.io import sha256_file
 from pwbench.models.base import WorldModel
 from pwbench.models.options import apply_threads
 from pwbench.protocol import TaskSpec
 from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
 from pwbench.rl.lora import merge_lora
+from pwbench.rl.protocol import BRANCHABLES
 
 SHIPPED = Path(__file__).parent / "weights"
+PAPER_BASE = "ctrl-world"  # adapters that name no base (released ones, older ones) are Ctrl-World's
 RELEASED_REPO = "jaibrdhn/persistworld"
 
 
@@ -63,8 +67,8 @@ def _digest(folder: Path) -> str:
 def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, base: str | None = None,
           num_steps: int | None = None, threads: int | None = None) -> WorldModel:
     """pwbench factory. Options: ``adapters`` (a folder of adapter weights instead of the shipped or
-    released ones), ``base`` (the Ctrl-World weights they apply to; default the ones they were
-    trained on: the shipped small model / the official checkpoint), ``num_steps`` (sampler steps),
+    released ones), ``base`` (the base model's weights they apply to; default the ones they were
+    trained on: the shipped small model / the official Ctrl-World checkpoint), ``num_steps`` (sampler steps),
     ``threads`` (torch CPU threads)."""
     apply_threads(threads)
     folder = _adapter_folder(task, adapters)
@@ -74,12 +78,14 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
     if not rank or not alpha:
         raise AdapterMismatch(f"{folder}: the adapter metadata names no LoRA rank/alpha (keys found: "
                               f"{', '.join(sorted(tensors)[:6])})")
+    base_model = meta.get("model", PAPER_BASE)
+    branchable = BRANCHABLES.resolve(base_model).load()
     world, base_facts = branchable(task, device=device, weights=base, lora_rank=rank, lora_alpha=alpha,
                                    num_steps=num_steps if num_steps is not None else meta.get("num_steps"))
     trained_on = meta.get("base", {})
-    for key in ("variant", "train_steps", "seed"):
+    for key in ("variant", "train_steps", "seed", "config"):
         if key in trained_on and trained_on[key] != base_facts.get(key):
-            raise AdapterMismatch(f"{folder}: the adapters were post-trained on a Ctrl-World with {key}="
+            raise AdapterMismatch(f"{folder}: the adapters were post-trained on a {base_model} with {key}="
                                   f"{trained_on[key]!r}, this base has {base_facts.get(key)!r}; pass the matching "
                                   "--option base=DIR or post-train again")
     load_adapters(world.module, tensors, [n for n, _ in world.trainable()], str(folder))
@@ -89,7 +95,10 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
     extra = dict(model.spec.extra) | {"adapters": _source(task, adapters), "adapters_sha256": _digest(folder),
                                       "lora_rank": rank, "rl_steps": meta.get("steps"),
                                       "base_train_steps": base_facts.get("train_steps")}
-    model.spec = replace(model.spec, name="persistworld", extra=extra,
+    variant = model.spec.variant
+    if base_model != PAPER_BASE:  # the paper's model is Ctrl-World's: any other base is named
+        variant, extra["base_model"] = f"{base_model}-{variant}", base_model
+    model.spec = replace(model.spec, name="persistworld", variant=variant, extra=extra,
                          num_parameters=sum(p.numel() for p in world.module.parameters()),
                          description=model.spec.description + " + PersistWorld RL adapters (LoRA + action encoder)")
     return model

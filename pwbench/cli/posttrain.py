@@ -1,6 +1,5 @@
 """`pwbench posttrain persistworld --model MODEL`: PersistWorld's RL post-training on any world
-model registered as post-trainable (entry-point group ``pwbench.branchables``: a factory
-``(task, device, *, weights, lora_rank, lora_alpha, num_steps) -> (Branchable, base facts)``).
+model registered as post-trainable (:data:`pwbench.rl.protocol.BRANCHABLES`).
 
 Trains on the task's train split (the last ``--val-episodes`` held out, as the base model's own
 trainer does), checkpoints and resumes through the shared loop, logs every iteration to
@@ -15,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pwbench.errors import PwbenchError
-from pwbench.registry import Registry
 
-BRANCHABLES = Registry("post-trainable model", "pwbench.branchables")
 METHODS = ("persistworld",)
 
 
@@ -29,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("posttrain", help="RL post-training of a world model (PersistWorld)",
                        description=__doc__.splitlines()[0])
     p.add_argument("method", choices=METHODS)
-    p.add_argument("--model", default="ctrl-world", help="post-trainable model (default ctrl-world)")
+    p.add_argument("--model", default="ctrl-world", help="post-trainable model: ctrl-world (default), irasim, a plugin")
     p.add_argument("--task", default="droid-sim")
     p.add_argument("--weights", default=None, help="base model weights (default: the model's shipped ones)")
     p.add_argument("--data", default=None, help="train split (default $PWBENCH_CACHE/<task>/train)")
@@ -110,6 +107,7 @@ def _posttrain(args: argparse.Namespace, rank) -> int:
     from pwbench.data.tasks import get_task
     from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
     from pwbench.metrics import FrameScorer
+    from pwbench.rl.protocol import BRANCHABLES
     from pwbench.rl.recipe import PersistWorldTask
     from pwbench.train.config import TrainConfig
     from pwbench.train.loop import read_checkpoint, train

@@ -5,6 +5,10 @@ chunk by chunk and scores the decoded frames against the episode's own. The mode
 latent space, memory and conditioning: a rollout *state* (whatever the model keeps between
 chunks, batched over rows), and for each chunk it advances, a :class:`Chunk` holding what its
 x0 prediction needs to be recomputed later for the loss.
+
+Models register a factory in the entry-point group ``pwbench.branchables`` (:data:`BRANCHABLES`):
+``(task, device, *, weights, lora_rank, lora_alpha, num_steps) -> (Branchable, base facts)``;
+adapters record the name they were trained on, so ``persistworld`` rebuilds the same base.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ import torch
 from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
+from pwbench.models.base import WorldModel
+from pwbench.registry import Registry
+
+BRANCHABLES = Registry("post-trainable model", "pwbench.branchables")
 
 
 @dataclass
@@ -33,6 +41,7 @@ class Chunk:
 
 class Branchable(Protocol):
     module: nn.Module  # holds every weight, the adapters included; checkpointed
+    adapter: WorldModel  # the harness model the rollouts run through (evaluation uses it as is)
     views: tuple[str, ...]
     chunk_frames: int  # new frames per chunk
 
