@@ -117,13 +117,19 @@ def _one_export(files: list[Path], metas: list[dict[str, Any]]) -> dict[str, Any
 
 
 def load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
-    """``load_state_dict(strict=True)``; on a mismatch, the first line torch names (None when it fits)."""
+    """``load_state_dict(strict=True)``; on a mismatch, the first problem torch names (None when it fits)."""
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        lines = str(err).splitlines()
-        return lines[1].strip() if len(lines) > 1 else str(err)
+        return first_load_problem(err)
     return None
+
+
+def first_load_problem(err: RuntimeError) -> str:
+    """The first problem in torch's ``load_state_dict`` error: its text is a header line, then
+    one line per problem (a missing or unexpected key, a size mismatch)."""
+    lines = str(err).splitlines()
+    return lines[1].strip() if len(lines) > 1 else str(err)
 
 
 def trained_config(folder: str | Path, configs: Mapping[str, T], what: str, train_command: str) -> T:

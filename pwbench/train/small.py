@@ -27,7 +27,7 @@ from torch import nn
 from pwbench.data.train_split import TrainEpisode
 from pwbench.diffusion.poses import delta_scale_from_episodes
 from pwbench.errors import PwbenchError, WeightsMismatch
-from pwbench.models.shards import read_shards, save_shards, shard_files
+from pwbench.models.shards import first_load_problem, read_shards, save_shards, shard_files
 from pwbench.train.cli import run_facts
 from pwbench.train.fit import fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
@@ -76,8 +76,8 @@ def warm_start(model: nn.Module, folder: Path, train_ids: list[int], val_ids: li
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # a tensor of another shape: name it, as for a missing key
-        detail = str(err).splitlines()[-1].strip()
-        raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {detail}") from err
+        raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: "
+                              f"{first_load_problem(err)}") from err
     bad = [k for k in missing if _added_module(k) is None] + list(unexpected)
     if bad:
         raise WeightsMismatch(f"cannot warm-start {model.config.name} from {folder}: {len(bad)} keys do not fit "

@@ -74,3 +74,5 @@ def test_warm_start_adds_a_zero_pose_map_and_keeps_the_model(tmp_path: Path, tin
     save_small(child, tmp_path / "child", facts)
     with pytest.raises(WeightsMismatch, match="keys do not fit"):  # weights the config lacks
         warm_start(CtrlWorld(cfg), tmp_path / "child", [0, 1], [2])
+    with pytest.raises(WeightsMismatch, match=r"size mismatch for pose_map\."):  # a tensor of another shape
+        warm_start(CtrlWorld(cfg.with_(pose_map_channels=2, pose_map_hidden=4)), tmp_path / "child", [0, 1], [2])
