@@ -37,9 +37,9 @@ class _State:
 
 @dataclass
 class _Condition:
-    """What one chunk's denoiser saw: the clean condition code and the frame actions, per row."""
+    """What one chunk's denoiser saw: the condition latent and the frame actions, per row."""
 
-    cond: torch.Tensor  # (B, C, h, w) the condition latent / latent scale
+    current: torch.Tensor  # (B, C, h, w)
     actions: torch.Tensor  # (B, 15, action_dim)
 
 
@@ -88,14 +88,12 @@ class IRASimBranchable:
         features = ad.actions(poses)
         traj = self.model.chunk_trajectory(current, features, [c.generator for c in state.clips], ad.num_steps)
         frames = ad.push_chunk(from_residual(traj.sample, current.float()), poses, n)
-        condition = _Condition(current.float() / self.model.scaling_factor, features)
-        return Chunk(condition=condition, target=traj.sample, frames=[dict(f) for f in frames])
+        return Chunk(condition=_Condition(current, features), target=traj.sample, frames=[dict(f) for f in frames])
 
     # -- the loss's forward -----------------------------------------------------------------------
     def x0(self, chunk: Chunk, rows: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         c: _Condition = chunk.condition
-        cs = torch.zeros(len(rows), device=noisy.device)  # the condition enters clean, as at inference
-        return self.model.denoise(noisy, sigma.reshape(-1, 1, 1, 1, 1), c.cond[rows], c.actions[rows], cs)
+        return self.model.denoiser(c.current[rows], c.actions[rows])(noisy, sigma)
 
     def sample_sigma(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.model.config.recipe.train_sigma.sample((n,), generator, self.model.device, torch.float32)

@@ -120,12 +120,14 @@ class IRASimWorld(nn.Module):
         return ((x0 - target) ** 2 * loss_weight(sigma, r.sigma_data)).mean()
 
     def denoiser(self, current: torch.Tensor, actions: torch.Tensor) -> Denoiser:
-        """D(x, sigma) for one chunk at inference: the condition frame clean (sigma_c = 0)."""
+        """D(x, sigma) for one chunk at inference: the condition frame clean (sigma_c = 0); sigma a
+        scalar (the sampler) or one per row (post-training's loss)."""
         cond = current.float() / self.scaling_factor
         cs = torch.zeros(current.shape[0], device=current.device)
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            return self.denoise(x, sigma.reshape(()), cond, actions, cs)
+            per_row = sigma.numel() > 1  # a scalar stays a scalar: the sampler's arithmetic, unchanged
+            return self.denoise(x, sigma.reshape(-1, 1, 1, 1, 1) if per_row else sigma.reshape(()), cond, actions, cs)
 
         return denoise
 
