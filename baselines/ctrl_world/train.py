@@ -36,7 +36,7 @@ from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
 from pwbench.train import small
-from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts
+from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts, train_config
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
 from pwbench.train.plot import plot_losses
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         print(json.dumps(export(Path(args.out), Path(args.export)), indent=1))
         return 0
-    cfg = CONFIGS[args.task]
+    cfg = small.with_train_sigma(CONFIGS[args.task], train_config(args).sigma_distribution())
     run = prepare_run(args, lambda: CtrlWorld(cfg), (cfg.view_height, cfg.view_width), fit_statistics,
                       small.warm_start)
     model = run.model

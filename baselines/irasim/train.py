@@ -30,7 +30,7 @@ import torch
 from baselines.irasim.actions import FrameActions
 from baselines.irasim.world import CONFIGS, SMALL, IRASimWorld
 from pwbench.train import small
-from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run
+from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run, train_config
 from pwbench.train.fit import encode_episode
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -76,7 +76,7 @@ class IRASimTrainTask:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
-    cfg = CONFIGS[args.config]
+    cfg = small.with_train_sigma(CONFIGS[args.config], train_config(args).sigma_distribution())
     if args.export:
         facts = small.export(Path(args.out), Path(args.export), lambda: IRASimWorld(cfg), "irasim small")
         print(json.dumps(facts, indent=1))

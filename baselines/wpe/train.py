@@ -23,7 +23,7 @@ import torch
 from baselines.wpe.world import CONFIGS, SMALL, WPEWorld
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.train import small
-from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run
+from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run, train_config
 from pwbench.train.fit import encode_episode
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -74,7 +74,7 @@ class WPETrainTask:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
-    cfg = CONFIGS[args.config]
+    cfg = small.with_train_sigma(CONFIGS[args.config], train_config(args).sigma_distribution())
     if args.export:
         print(json.dumps(small.export(Path(args.out), Path(args.export), lambda: WPEWorld(cfg), "wpe small"),
                          indent=1))

@@ -20,6 +20,7 @@ METHODS = ("persistworld",)
 
 def register(sub: argparse._SubParsersAction) -> None:
     from pwbench.rl.recipe import OBJECTIVES, NFTConfig
+    from pwbench.train.cli import add_train_sigma_argument
     from pwbench.train.config import TrainConfig
 
     n, t = NFTConfig(), TrainConfig()
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--future", default=_span(n.future), metavar="LO:HI", help="candidate chunks, uniform, inclusive")
     p.add_argument("--reward", default=",".join(f"{k}={v:g}" for k, v in n.reward.terms.items()),
                    help="metric terms and weights, e.g. lpips_full=1")
+    add_train_sigma_argument(p)
     p.add_argument("--weighting", default=n.weighting, choices=["edm", "adaptive"])
     p.add_argument("--objective", default=n.objective, choices=list(OBJECTIVES),
                    help="nft (PersistWorld); ablations: best-of-k (fine-tune on each group's best candidate), "
@@ -118,7 +120,8 @@ def _posttrain(args: argparse.Namespace, rank) -> int:
         config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
                              warmup=args.warmup, weight_decay=args.weight_decay, ema_decay=args.ema,
                              grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
-                             save_minutes=args.save_minutes)
+                             save_minutes=args.save_minutes,
+                             train_sigma=tuple(args.train_sigma) if args.train_sigma else None)
     except ValueError as err:
         raise PwbenchError(str(err)) from err
     torch.set_num_threads(config.threads)
@@ -150,7 +153,7 @@ def _posttrain(args: argparse.Namespace, rank) -> int:
         if changed or ckpt["facts"].get("nft") != nft.as_dict():
             raise PwbenchError(f"cannot resume {out}: the recipe differs ({', '.join(changed) or 'nft settings'})")
     rl_task = PersistWorldTask(f"persistworld-{args.model}-{task.name}", world, episodes, nft,
-                               FrameScorer(device=device), facts)
+                               FrameScorer(device=device), facts, train_sigma=config.sigma_distribution())
     state = train(rl_task, config, out, resume=ckpt, progress=not args.quiet)
     if rank.is_main:
         from pwbench.train.plot import plot_metrics

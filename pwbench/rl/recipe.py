@@ -12,7 +12,9 @@ One iteration (one optimiser step), for each of the loop's ``batch_size`` states
 4. **advantage** — r in [0, 1] per candidate (:mod:`pwbench.rl.advantage`);
 5. **update** — the x0-NFT loss (:mod:`pwbench.rl.nft`) on ``loss_samples`` (candidate, chunk)
    pairs drawn from the iteration's candidates, each forward-noised at a sigma of the model's
-   training distribution; no gradient flows through any sampler.
+   training distribution (or of ``train_sigma``: ``--train-sigma``, e.g. around the 1-step
+   sampler's sigma 80, as DiffusionNFT trains at its sampler's timesteps); no gradient flows
+   through any sampler.
 
 After the step the old policy is soft-updated toward the trained one (eta = min(0.001 step, 0.5),
 DiffusionNFT's default). Defaults and why: K = 16 (the paper); prefix 0..9 and future 1..4 chunks
@@ -39,6 +41,7 @@ import torch
 from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
+from pwbench.diffusion.schedule import LogNormalSigma
 from pwbench.rl.advantage import optimality
 from pwbench.rl.nft import denoising_loss, nft_loss
 from pwbench.rl.policies import PolicyCopies, old_decay
@@ -107,8 +110,9 @@ class PersistWorldTask:
     """:class:`pwbench.train.loop.TrainTask` hooks for NFT post-training of a Branchable."""
 
     def __init__(self, name: str, world: Branchable, episodes: list[TrainEpisode], config: NFTConfig,
-                 scorer, facts: dict[str, Any] | None = None) -> None:
+                 scorer, facts: dict[str, Any] | None = None, train_sigma: LogNormalSigma | None = None) -> None:
         self.name = name
+        self.train_sigma = train_sigma  # None: the model's own training distribution
         self.world = world
         self.episodes = episodes
         self.config = config
@@ -199,7 +203,8 @@ class PersistWorldTask:
         for i, rows in sorted(by_chunk.items()):
             idx = torch.tensor(rows, device=batch.chunks[i].target.device)
             x0 = batch.chunks[i].target[idx]
-            sigma = self.world.sample_sigma(len(rows), generator)
+            sigma = (self.world.sample_sigma(len(rows), generator) if self.train_sigma is None
+                     else self.train_sigma.sample((len(rows),), generator, x0.device, torch.float32))
             noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
             parts.append((i, idx, x0, sigma, x0 + sigma.reshape(-1, *[1] * (x0.ndim - 1)) * noise))
         if cfg.objective in FINE_TUNING:

@@ -28,6 +28,15 @@ def add_config_argument(p: argparse.ArgumentParser, configs: dict[str, object], 
                    help=f"the network configuration (default {default})")
 
 
+def add_train_sigma_argument(p: argparse.ArgumentParser) -> None:
+    """``--train-sigma P_MEAN P_STD MIN MAX`` (:attr:`TrainConfig.train_sigma`), for ``pwbench train``
+    and ``pwbench posttrain`` alike."""
+    p.add_argument("--train-sigma", type=float, nargs=4, default=None, metavar=("P_MEAN", "P_STD", "MIN", "MAX"),
+                   help="train at sigma = exp(N(P_MEAN, P_STD^2)) clipped to [MIN, MAX] instead of the model's "
+                        "own distribution (e.g. 4.38 0.5 20 200: around sigma 80, where the 1-step sampler "
+                        "evaluates)")
+
+
 def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
     d = TrainConfig()
     p.add_argument("--data", default=None, help="droid-sim train split (default $PWBENCH_CACHE/droid-sim/train)")
@@ -40,6 +49,7 @@ def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
         field = "ema_decay" if name == "ema" else name
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, field))
     p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this training wall time")
+    add_train_sigma_argument(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--init-from", default=None, metavar="DIR",
@@ -56,7 +66,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
                        warmup=args.warmup, weight_decay=args.weight_decay, ema_decay=args.ema,
                        grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
-                       save_minutes=args.save_minutes)
+                       save_minutes=args.save_minutes,
+                       train_sigma=tuple(args.train_sigma) if args.train_sigma else None)
 
 
 def run_facts(ckpt: dict) -> dict:
@@ -68,7 +79,7 @@ def run_facts(ckpt: dict) -> dict:
             "final_loss": float(np.mean(ckpt["losses"][-100:])) if ckpt["losses"] else float("nan"),
             "seed": tc["seed"], "batch_size": tc["batch_size"], "lr": tc["lr"], "ema_decay": tc["ema_decay"],
             "warmup": tc["warmup"], "weight_decay": tc["weight_decay"], "grad_clip": tc["grad_clip"],
-            "threads": tc["threads"]}
+            "threads": tc["threads"], "train_sigma": tc.get("train_sigma")}
 
 
 @dataclass

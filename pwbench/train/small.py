@@ -11,13 +11,15 @@ IRASim and WPE (and any later family on the shared recipe) train a ``net`` besid
   budget longer than one session, optionally with a zero-initialised pose map added;
 * :func:`export` — the EMA weights of a checkpoint as safetensors shards with every fitted
   statistic and training fact in the metadata, plus ``training.json`` and ``loss.png``;
-* :func:`consecutive_windows` — windows of consecutive frames starting anywhere.
+* :func:`consecutive_windows` — windows of consecutive frames starting anywhere;
+* :func:`with_train_sigma` — a configuration that trains at ``--train-sigma`` instead of its recipe's.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
 from pwbench.diffusion.poses import delta_scale_from_episodes
+from pwbench.diffusion.schedule import LogNormalSigma
 from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import first_load_problem, read_shards, save_shards, shard_files
 from pwbench.train.cli import run_facts
@@ -116,3 +119,17 @@ def consecutive_windows(frames: int) -> WindowPattern:
         return list(range(start, start + frames))
 
     return pattern
+
+
+def with_train_sigma(config, sigma: LogNormalSigma | None):
+    """``config`` training at ``sigma`` (``TrainConfig.sigma_distribution()``); unchanged for None.
+
+    IRASim and WPE read the training sigma from their :class:`~pwbench.diffusion.recipe.ResidualRecipe`
+    (``config.recipe``), Ctrl-World from its own ``train_sigma`` field (its official config keeps
+    the published one there). Only training reads it: the sampler and the exported config's name
+    stay, so the weights load and sample as any other run of that configuration."""
+    if sigma is None:
+        return config
+    if hasattr(config, "recipe"):
+        return replace(config, recipe=replace(config.recipe, train_sigma=sigma))
+    return replace(config, train_sigma=sigma)

@@ -93,3 +93,19 @@ def test_bad_settings_are_refused():
         NFTConfig(k=1)
     with pytest.raises(ValueError, match="future"):
         NFTConfig(future=(0, 2))
+
+
+def test_train_sigma_replaces_the_models_distribution_in_the_loss(monkeypatch):
+    """``--train-sigma``: the update re-noises candidates at the asked sigma, never at the model's own."""
+    from pwbench.diffusion.schedule import LogNormalSigma
+
+    seen: list[torch.Tensor] = []
+    task = make_task()
+    task.train_sigma = LogNormalSigma(4.38, 0.5, 20.0, 200.0)
+    world_x0 = task.world.x0
+    monkeypatch.setattr(task.world, "x0", lambda chunk, rows, noisy, sigma: seen.append(sigma) or
+                        world_x0(chunk, rows, noisy, sigma))
+    monkeypatch.setattr(task.world, "sample_sigma", lambda n, g: pytest.fail("the model's own sigma was drawn"))
+    batch = task.batch(np.random.default_rng(0), 2)
+    task.loss(batch, torch.Generator().manual_seed(0)).backward()
+    assert seen and all(bool(((s >= 20) & (s <= 200)).all()) for s in seen)
