@@ -9,6 +9,11 @@ for the paper's model, which is Ctrl-World's. ``droid``:
 the official Ctrl-World with the released ``jaibrdhn/persistworld`` adapters (layout unconfirmed:
 a peft adapter folder or a plain state dict are accepted; anything else is an error listing the
 keys found).
+
+Adapters are LoRA deltas of the exact weights they were post-trained on. When a base model's
+default weights move on (a retrained small Ctrl-World), the base the shipped adapters name is
+kept under ``weights/bases/<model>/<task>`` and chosen when its identity (training steps, seed)
+is the one the adapters name; any other base is still refused.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from baselines.ctrl_world.checkpoint import WeightsMissing
 from pwbench.io import sha256_file
 from pwbench.models.base import WorldModel
 from pwbench.models.options import apply_threads
+from pwbench.models.shards import read_shard_metadata, shard_files
 from pwbench.protocol import TaskSpec
 from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
 from pwbench.rl.lora import merge_lora
@@ -29,6 +35,8 @@ from pwbench.rl.protocol import BRANCHABLES
 SHIPPED = Path(__file__).parent / "weights"
 PAPER_BASE = "ctrl-world"  # adapters that name no base (released ones, older ones) are Ctrl-World's
 RELEASED_REPO = "jaibrdhn/persistworld"
+KEPT_BASES = SHIPPED / "bases"  # <model>/<task>: a base the shipped adapters name, kept after its model moved on
+BASE_IDENTITY = ("train_steps", "seed")
 
 
 def _adapter_folder(task: TaskSpec, weights: str | None) -> Path:
@@ -64,11 +72,21 @@ def _digest(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _kept_base(task: TaskSpec, base_model: str, trained_on: dict) -> str | None:
+    """The kept copy of the base the adapters were post-trained on, if one is shipped and is that base."""
+    files = shard_files(KEPT_BASES / base_model / task.name)
+    named = {k: trained_on[k] for k in BASE_IDENTITY if k in trained_on}
+    if not files or not named:
+        return None
+    meta = read_shard_metadata(files)
+    return str(files[0].parent) if all(meta.get(k) == v for k, v in named.items()) else None
+
+
 def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, base: str | None = None,
           num_steps: int | None = None, threads: int | None = None) -> WorldModel:
     """pwbench factory. Options: ``adapters`` (a folder of adapter weights instead of the shipped or
     released ones), ``base`` (the base model's weights they apply to; default the ones they were
-    trained on: the shipped small model / the official Ctrl-World checkpoint), ``num_steps`` (sampler steps),
+    trained on: the kept or shipped small model / the official Ctrl-World checkpoint), ``num_steps`` (sampler steps),
     ``threads`` (torch CPU threads)."""
     apply_threads(threads)
     folder = _adapter_folder(task, adapters)
@@ -79,10 +97,11 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
         raise AdapterMismatch(f"{folder}: the adapter metadata names no LoRA rank/alpha (keys found: "
                               f"{', '.join(sorted(tensors)[:6])})")
     base_model = meta.get("model", PAPER_BASE)
-    branchable = BRANCHABLES.resolve(base_model).load()
-    world, base_facts = branchable(task, device=device, weights=base, lora_rank=rank, lora_alpha=alpha,
-                                   num_steps=num_steps if num_steps is not None else meta.get("num_steps"))
     trained_on = meta.get("base", {})
+    branchable = BRANCHABLES.resolve(base_model).load()
+    world, base_facts = branchable(task, device=device, weights=base or _kept_base(task, base_model, trained_on),
+                                   lora_rank=rank, lora_alpha=alpha,
+                                   num_steps=num_steps if num_steps is not None else meta.get("num_steps"))
     for key in ("variant", "train_steps", "seed", "config"):
         if key in trained_on and trained_on[key] != base_facts.get(key):
             raise AdapterMismatch(f"{folder}: the adapters were post-trained on a {base_model} with {key}="

@@ -85,3 +85,30 @@ def test_model_json_names_the_shipped_adapters_and_their_hash_not_a_machine_path
     folder, _, _ = fresh_adapters
     given = build(TASK, adapters=str(folder), num_steps=1).spec.extra
     assert given["adapters"] == str(folder) and given["adapters_sha256"] != shipped["adapters_sha256"]
+
+
+def test_adapters_run_on_the_kept_base_they_name(fresh_adapters, tmp_path, monkeypatch):
+    """After the base model's default weights move on, the shipped adapters keep running on the
+    copy of their own base kept under weights/bases/<model>/<task>, and on nothing else."""
+    import baselines.persistworld.adapter as persistworld
+    from baselines.ctrl_world.checkpoint import read_small
+    from pwbench.models.shards import save_shards
+
+    folder, tensors, base = fresh_adapters
+    state, meta = read_small()
+    state = dict(state) | {"unet.conv_out.bias": state["unet.conv_out.bias"] + 0.05}  # another set of weights
+    kept = tmp_path / "bases" / "ctrl-world" / "droid-sim"
+    save_shards(state, kept, meta | {"train_steps": 7, "seed": 9})
+    named_old = tmp_path / "old-adapters"
+    save_adapters(tensors, named_old, {"lora_rank": 4, "lora_alpha": 8.0, "base": base | {"train_steps": 7, "seed": 9}})
+    with pytest.raises(AdapterMismatch, match="train_steps=7"):  # nothing kept: refused, as before
+        build(TASK, adapters=str(named_old), num_steps=1)
+    monkeypatch.setattr(persistworld, "KEPT_BASES", tmp_path / "bases")
+    on_kept = _rollout(build(TASK, adapters=str(named_old), num_steps=1))
+    assert all(np.array_equal(on_kept[v], _rollout(build_ctrl_world(TASK, weights=str(kept), num_steps=1))[v])
+               for v in VIEWS)
+    on_default = _rollout(build(TASK, adapters=str(folder), num_steps=1))  # adapters of the default base stay on it
+    assert all(np.array_equal(on_default[v], _rollout(build_ctrl_world(TASK, num_steps=1))[v]) for v in VIEWS)
+    save_adapters(tensors, tmp_path / "third", {"lora_rank": 4, "lora_alpha": 8.0, "base": base | {"seed": 5}})
+    with pytest.raises(AdapterMismatch, match="seed=5"):  # a third base is still refused
+        build(TASK, adapters=str(tmp_path / "third"), num_steps=1)
