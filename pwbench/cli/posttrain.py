@@ -111,17 +111,13 @@ def _posttrain(args: argparse.Namespace, rank) -> int:
     from pwbench.metrics import FrameScorer
     from pwbench.rl.protocol import BRANCHABLES
     from pwbench.rl.recipe import PersistWorldTask
-    from pwbench.train.config import TrainConfig
+    from pwbench.train.cli import train_config
     from pwbench.train.loop import read_checkpoint, train
 
     out = Path(args.out)
     try:
         nft = nft_config(args)
-        config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
-                             warmup=args.warmup, weight_decay=args.weight_decay, ema_decay=args.ema,
-                             grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
-                             save_minutes=args.save_minutes,
-                             train_sigma=tuple(args.train_sigma) if args.train_sigma else None)
+        config = train_config(args)  # the same flags mean the same settings as in `pwbench train`
     except ValueError as err:
         raise PwbenchError(str(err)) from err
     torch.set_num_threads(config.threads)
