@@ -144,7 +144,7 @@ def build(task: TaskSpec, device: str = "cpu", *, num_steps: int | None = None, 
           weights: str | None = None, threads: int | None = None) -> WorldModel:
     """pwbench factory: ``droid-sim`` -> shipped small weights; ``droid`` -> official checkpoint.
 
-    Options: ``num_steps`` (sampler steps; default the config's: 50 official, 2 small),
+    Options: ``num_steps`` (sampler steps; default the config's: 50 official, 1 small),
     ``cond_noise`` (the condition frame's noise level at inference; default the config's
     ``noise_aug_infer``), ``weights`` (a folder of weights instead of the shipped/official ones),
     ``threads`` (torch CPU threads).
