@@ -63,7 +63,7 @@ def test_small_beta_gradient_is_the_signed_regression_documented(weighting):
 @pytest.mark.parametrize("beta", [0.1, 1.0, 3.0])
 def test_beta_only_scales_the_pull_to_the_old_policy(beta):
     """With fixed weights the gradient is exactly 2w[(2r-1)(D_old - x0) + beta (D - D_old)]: the 1/beta
-    normalisation removes beta from the reward term (the beta ablation in docs/reproducing-persistworld.md)."""
+    normalisation removes beta from the reward term (the beta ablation in docs/persistworld-ablations.md)."""
     g = torch.Generator().manual_seed(3)
     d_old, x0, d = (torch.randn(3, 5, generator=g) for _ in range(3))
     r = torch.tensor([0.9, 0.5, 0.2])
