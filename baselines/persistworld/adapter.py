@@ -13,7 +13,8 @@ keys found).
 Adapters are LoRA deltas of the exact weights they were post-trained on. When a base model's
 default weights move on (a retrained small Ctrl-World), the base the shipped adapters name is
 kept under ``weights/bases/<model>/<task>`` and chosen when its identity (training steps, seed)
-is the one the adapters name; any other base is still refused.
+is the one the adapters name; any other base is still refused. (None is kept at present: every
+shipped adapter sits on the shipped base.)
 """
 
 from __future__ import annotations
