@@ -5,7 +5,8 @@
 weights they were trained on, and a mismatch with the base found here is an error). Adapters
 post-trained on another registered base (``--model irasim``) name it in their metadata and run on
 it; such a run's variant names the base (``irasim-small-droid-sim``), so it is never mistaken
-for the paper's model, which is Ctrl-World's. ``droid``:
+for the paper's model, which is Ctrl-World's. Adapters of an ablation without RL (``--objective
+best-of-k`` or ``any-of-k``) are named the same way (``best-of-k-small-droid-sim``). ``droid``:
 the official Ctrl-World with the released ``jaibrdhn/persistworld`` adapters (layout unconfirmed:
 a peft adapter folder or a plain state dict are accepted; anything else is an error listing the
 keys found).
@@ -118,6 +119,9 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
     variant = model.spec.variant
     if base_model != PAPER_BASE:  # the paper's model is Ctrl-World's: any other base is named
         variant, extra["base_model"] = f"{base_model}-{variant}", base_model
+    objective = meta.get("nft", {}).get("objective", "nft")
+    if objective != "nft":  # an ablation's fine-tuning (best-of-k, any-of-k) is not the paper's RL: named too
+        variant, extra["objective"] = f"{objective}-{variant}", objective
     model.spec = replace(model.spec, name="persistworld", variant=variant, extra=extra,
                          num_parameters=sum(p.numel() for p in world.module.parameters()),
                          description=model.spec.description + " + PersistWorld RL adapters (LoRA + action encoder)")

@@ -87,6 +87,20 @@ def test_model_json_names_the_shipped_adapters_and_their_hash_not_a_machine_path
     assert given["adapters"] == str(folder) and given["adapters_sha256"] != shipped["adapters_sha256"]
 
 
+def test_an_ablations_adapters_are_named_in_the_variant(fresh_adapters, tmp_path):
+    """Fine-tuning ablations (no RL) run as `persistworld` but must never be recorded as the paper's
+    recipe: their objective prefixes the variant, which the leaderboard shows."""
+    _, tensors, base = fresh_adapters
+    for objective in ("best-of-k", "any-of-k"):
+        save_adapters(tensors, tmp_path / objective, {"lora_rank": 4, "lora_alpha": 8.0, "base": base,
+                                                      "nft": {"k": 4, "objective": objective}})
+        spec = build(TASK, adapters=str(tmp_path / objective), num_steps=1).spec
+        assert spec.variant == f"{objective}-small-droid-sim" and spec.extra["objective"] == objective
+    save_adapters(tensors, tmp_path / "nft", {"lora_rank": 4, "lora_alpha": 8.0, "base": base, "nft": {"k": 16}})
+    spec = build(TASK, adapters=str(tmp_path / "nft"), num_steps=1).spec
+    assert spec.variant == "small-droid-sim" and "objective" not in spec.extra
+
+
 def test_adapters_run_on_the_kept_base_they_name(fresh_adapters, tmp_path, monkeypatch):
     """After the base model's default weights move on, the shipped adapters keep running on the
     copy of their own base kept under weights/bases/<model>/<task>, and on nothing else."""
