@@ -33,6 +33,7 @@ from pwbench.protocol import TaskSpec
 from pwbench.rl.adapters import AdapterMismatch, load_adapters, read_adapters
 from pwbench.rl.lora import merge_lora
 from pwbench.rl.protocol import BRANCHABLES
+from pwbench.rl.recipe import FINE_TUNING
 
 SHIPPED = Path(__file__).parent / "weights"
 PAPER_BASE = "ctrl-world"  # adapters that name no base (released ones, older ones) are Ctrl-World's
@@ -119,10 +120,12 @@ def build(task: TaskSpec, device: str = "cpu", *, adapters: str | None = None, b
     variant = model.spec.variant
     if base_model != PAPER_BASE:  # the paper's model is Ctrl-World's: any other base is named
         variant, extra["base_model"] = f"{base_model}-{variant}", base_model
-    objective = meta.get("nft", {}).get("objective", "nft")
-    if objective != "nft":  # an ablation's fine-tuning (best-of-k, any-of-k) is not the paper's RL: named too
+    objective = meta.get("nft", {}).get("objective")
+    what = "PersistWorld RL adapters"
+    if objective in FINE_TUNING:  # an ablation's fine-tuning is not the paper's RL: named too
         variant, extra["objective"] = f"{objective}-{variant}", objective
+        what = f"{objective} fine-tuning adapters (PersistWorld ablation, no RL)"
     model.spec = replace(model.spec, name="persistworld", variant=variant, extra=extra,
                          num_parameters=sum(p.numel() for p in world.module.parameters()),
-                         description=model.spec.description + " + PersistWorld RL adapters (LoRA + action encoder)")
+                         description=f"{model.spec.description} + {what} (LoRA + action encoder)")
     return model
