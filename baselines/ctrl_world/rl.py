@@ -23,7 +23,7 @@ from baselines.ctrl_world.model import ChunkCondition
 from pwbench.data.train_split import TrainEpisode
 from pwbench.diffusion.codec import signed_pixels
 from pwbench.diffusion.edm import loss_weight
-from pwbench.diffusion.residual import from_residual
+from pwbench.diffusion.residual import from_residual, to_residual
 from pwbench.protocol import TaskSpec
 from pwbench.rl.lora import add_lora, lora_parameters
 from pwbench.rl.protocol import Chunk
@@ -34,6 +34,15 @@ ACTION_MODULES = ("action_encoder.", "pose_map.")
 @dataclass
 class _State:
     clips: list[_ClipState]
+
+
+@dataclass
+class _Condition:
+    """What one chunk was sampled from: the denoiser's condition and the rows' clean current latents
+    (the frame a residual target is taken from)."""
+
+    denoiser: ChunkCondition
+    current: torch.Tensor  # (B, C, h, w) scaled latents
 
 
 class CtrlWorldBranchable:
@@ -92,11 +101,26 @@ class CtrlWorldBranchable:
         target = traj.sample
         latents = from_residual(target, inputs.current.float()) if self.model.config.residual else target
         frames = ad.push_chunk(latents.to(ad.dtype), inputs)
-        return Chunk(condition=condition, target=target, frames=frames)
+        return Chunk(condition=_Condition(condition, inputs.current.float()), target=target, frames=frames)
+
+    @torch.no_grad()
+    def recorded(self, chunk: Chunk, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """Slot 0 is the row's own current frame (a zero residual), slots 1.. the recorded frames'
+        code, encoded as the rollout's start frame is (patch-PCA: deterministic; SVD's VAE: a
+        posterior sample)."""
+        c: _Condition = chunk.condition
+        n = {len(f) for f in frames}
+        if len(frames) != len(c.current) or n != {self.chunk_frames}:
+            raise ValueError(f"recorded frames must be {len(c.current)} rows of {self.chunk_frames} frames, "
+                             f"got {len(frames)} rows of {sorted(n)}")
+        pix = signed_pixels(np.concatenate(list(frames)), self.adapter.device)
+        code = self.model.encode_views(pix).float().reshape(len(frames), self.chunk_frames, *c.current.shape[1:])
+        latents = torch.cat([c.current[:, None], code], dim=1)
+        return to_residual(latents, c.current) if self.model.config.residual else latents
 
     # -- the loss's forward -----------------------------------------------------------------------
     def x0(self, chunk: Chunk, rows: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        c: ChunkCondition = chunk.condition.rows(rows)
+        c: ChunkCondition = chunk.condition.denoiser.rows(rows)
         return self.model.denoiser(c, guidance=False)(noisy, sigma)
 
     def sample_sigma(self, n: int, generator: torch.Generator) -> torch.Tensor:

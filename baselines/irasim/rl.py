@@ -21,7 +21,7 @@ from baselines.irasim.adapter import IRASimModel, _Clip, build
 from pwbench.data.train_split import TrainEpisode
 from pwbench.diffusion.codec import signed_pixels
 from pwbench.diffusion.edm import loss_weight
-from pwbench.diffusion.residual import from_residual
+from pwbench.diffusion.residual import from_residual, to_residual
 from pwbench.protocol import TaskSpec
 from pwbench.rl.lora import add_lora, lora_parameters
 from pwbench.rl.protocol import Chunk
@@ -89,6 +89,19 @@ class IRASimBranchable:
         traj = self.model.chunk_trajectory(current, features, [c.generator for c in state.clips], ad.num_steps)
         frames = ad.push_chunk(from_residual(traj.sample, current.float()), poses, n)
         return Chunk(condition=_Condition(current, features), target=traj.sample, frames=[dict(f) for f in frames])
+
+    @torch.no_grad()
+    def recorded(self, chunk: Chunk, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """The recorded frames' code as residuals from the row's own condition latent (every slot
+        of an IRASim chunk is a new frame)."""
+        c: _Condition = chunk.condition
+        n = {len(f) for f in frames}
+        if len(frames) != len(c.current) or n != {self.chunk_frames}:
+            raise ValueError(f"recorded frames must be {len(c.current)} rows of {self.chunk_frames} frames, "
+                             f"got {len(frames)} rows of {sorted(n)}")
+        pix = signed_pixels(np.concatenate(list(frames)), self.model.device)
+        code = self.model.encode_views(pix).float().reshape(len(frames), self.chunk_frames, *c.current.shape[1:])
+        return to_residual(code, c.current.float())
 
     # -- the loss's forward -----------------------------------------------------------------------
     def x0(self, chunk: Chunk, rows: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

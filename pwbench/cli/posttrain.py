@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weighting", default=n.weighting, choices=["edm", "adaptive"])
     p.add_argument("--objective", default=n.objective, choices=list(OBJECTIVES),
                    help="nft (PersistWorld); ablations: best-of-k (fine-tune on each group's best candidate), "
-                        "any-of-k (on random candidates: self-distillation)")
+                        "any-of-k (on random candidates: self-distillation), ground-truth (toward the recorded "
+                        "frames from the model's own context, no branching: DAgger-like)")
     p.add_argument("--kl", type=float, default=n.kl)
     p.add_argument("--adv-std", default=n.adv_std, choices=["global", "group"])
     p.add_argument("--adv-clip", type=float, default=n.adv_clip)
@@ -53,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lora-alpha", type=float, default=16.0)
     p.add_argument("--num-steps", type=int, default=None, help="sampler steps of the rollouts (default the model's)")
     p.add_argument("--steps", type=int, default=200, help="iterations (optimiser steps)")
-    p.add_argument("--batch-size", type=int, default=1, help="branch points (groups) per iteration")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="branch points (groups) per iteration; rows rolled out together for ground-truth")
     p.add_argument("--minutes", type=float, default=None)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=10)

@@ -59,6 +59,12 @@ class Branchable(Protocol):
         """Sample one chunk per row from the recorded ``actions[row]`` ((n, action_dim), the poses the
         chunk's frames must reach) under the weights in place; updates ``state``. No gradient."""
 
+    def recorded(self, chunk: Chunk, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """The diffusion-space target ``chunk`` would have had if each row's new frames were
+        ``frames[row]`` ((n, V, H, W, 3) uint8, the episode's recorded ones), taken from the row's
+        own current frame (its residual, where the model diffuses residuals): the target of the
+        ground-truth ablation, which fine-tunes toward the recording from the model's own context."""
+
     def x0(self, chunk: Chunk, rows: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The x0 prediction for ``noisy`` (len(rows), ...) = target[rows] + sigma * noise, under the
         weights in place, with gradient."""

@@ -28,6 +28,13 @@ each group's highest-reward candidate (rejection-sampling fine-tuning), so the r
 data and nothing pushes away from the worse candidates. ``objective="any-of-k"`` is its control:
 the same fine-tuning on the candidates the NFT loss would sample, whatever their reward
 (self-distillation on the model's own rollouts), which tells what the reward's choice adds.
+``objective="ground-truth"`` asks whether the recording, not the reward, is what own-rollout
+training needs (DAgger-like; scheduled sampling at full rate): ``batch_size`` rows roll out
+together under the old policy, P prefix chunks then L more, with no branching and no reward; the
+L chunks keep the context the model built itself but get the episode's recorded frames as their
+target (:meth:`Branchable.recorded`), fine-tuned with the plain x0 loss. Candidates chosen by
+reward can only teach what the model already samples (the best of K may be the one that moved
+least); the recording also teaches the motion the actions ask for.
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ from pwbench.rl.policies import PolicyCopies, old_decay
 from pwbench.rl.protocol import Branchable, Chunk
 from pwbench.rl.reward import RewardSpec, clip_metrics, group_rewards
 
-OBJECTIVES = ("nft", "best-of-k", "any-of-k")
-FINE_TUNING = ("best-of-k", "any-of-k")  # plain x0 loss on chosen candidates, no old-policy term
+OBJECTIVES = ("nft", "best-of-k", "any-of-k", "ground-truth")
+FINE_TUNING = ("best-of-k", "any-of-k", "ground-truth")  # plain x0 loss on chosen targets, no old-policy term
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,8 @@ class PersistWorldTask:
     # -- rollouts and rewards (old policy, no gradient) ------------------------------------------
     def batch(self, rng: np.random.Generator, size: int) -> Iteration:
         cfg = self.config
+        if cfg.objective == "ground-truth":
+            return self._recorded_batch(rng, size)
         times = {"prefix_s": 0.0, "branch_s": 0.0, "reward_s": 0.0}
         chunks, metrics_all = [], []
         for _ in range(size):
@@ -181,6 +190,48 @@ class PersistWorldTask:
         self._stats = stats
         self._t_batch_end = time.perf_counter()
         return Iteration([c for _, c in flat], rs, pairs)
+
+    def _recorded_batch(self, rng: np.random.Generator, size: int) -> Iteration:
+        """The ground-truth ablation's data: ``size`` rows from their own starts, one prefix and one
+        future length for all, rolled out in one batch; each future chunk's target replaced by
+        the recording. The rollout's own metrics are logged (as its one candidate's)."""
+        cfg = self.config
+        n = self.world.chunk_frames
+        prefix = int(rng.integers(cfg.prefix[0], cfg.prefix[1] + 1))
+        future = int(rng.integers(cfg.future[0], cfg.future[1] + 1))
+        starts = [self._draw_start(rng, prefix + future) for _ in range(size)]
+        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=size)]
+        span = lambda j: [slice(t0 + 1 + j * n, t0 + 1 + (j + 1) * n) for _, t0 in starts]  # noqa: E731
+        times = {"prefix_s": 0.0, "branch_s": 0.0, "reward_s": 0.0}
+        chunks = []
+        with self.policies.use("old"):
+            t = time.perf_counter()
+            state = self.world.start([ep for ep, _ in starts], [t0 for _, t0 in starts], seeds)
+            for j in range(prefix):
+                self.world.advance(state, [ep.pose[sl] for (ep, _), sl in zip(starts, span(j), strict=True)])
+            times["prefix_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            for j in range(prefix, prefix + future):
+                sl = span(j)
+                chunk = self.world.advance(state, [ep.pose[s] for (ep, _), s in zip(starts, sl, strict=True)])
+                chunk.target = self.world.recorded(chunk, [ep.frames[s] for (ep, _), s in zip(starts, sl, strict=True)])
+                chunks.append(chunk)
+            times["branch_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        metrics = []
+        for row, (ep, t0) in enumerate(starts):
+            lo = t0 + 1 + prefix * n
+            gt = {v: ep.frames[lo:lo + future * n, i] for i, v in enumerate(self.world.views)}
+            pred = {v: np.concatenate([c.frames[row][v] for c in chunks]) for v in self.world.views}
+            metrics.append(clip_metrics(self.scorer, pred, gt))
+        times["reward_s"] = time.perf_counter() - t
+        picks = rng.integers(0, len(chunks), size=cfg.loss_samples)
+        rows = rng.integers(0, size, size=cfg.loss_samples)
+        self._stats = dict(times) | {f"candidate_{key}": float(np.mean([m[key] for m in metrics]))
+                                     for key in ("lpips_full", "ssim_full", "psnr_full")}
+        self._t_batch_end = time.perf_counter()
+        return Iteration(chunks, [torch.ones(size)] * len(chunks),
+                         [(int(i), int(r)) for i, r in zip(picks, rows, strict=True)])
 
     def _draw_start(self, rng: np.random.Generator, chunks: int) -> tuple[TrainEpisode, int]:
         need = chunks * self.world.chunk_frames + 1

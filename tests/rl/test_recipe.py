@@ -88,6 +88,47 @@ def test_best_of_k_fine_tunes_on_each_groups_best_candidate_only():
         NFTConfig(objective="sft")
 
 
+def test_ground_truth_fine_tunes_toward_the_recording_from_the_models_own_context(monkeypatch):
+    """The DAgger-like ablation: no branching, rows rolled out together from their own starts, each
+    future chunk's target the recorded frame's code while its condition is the model's own state."""
+    from pwbench.rl.nft import denoising_loss
+
+    task = make_task(NFTConfig(prefix=(1, 3), future=(1, 2), loss_samples=5, objective="ground-truth"))
+    starts, given = [], []
+    draw, recorded = task._draw_start, task.world.recorded
+    monkeypatch.setattr(task, "_draw_start", lambda rng, chunks: starts.append(draw(rng, chunks)) or starts[-1])
+    monkeypatch.setattr(task.world, "recorded", lambda chunk, frames: given.append(frames) or recorded(chunk, frames))
+    batch = task.batch(np.random.default_rng(0), 3)
+    assert len(starts) == 3 and all(c.target.shape[0] == 3 for c in batch.chunks)
+    assert len(batch.pairs) == 5 and all(0 <= row < 3 for _, row in batch.pairs)
+    prefix = None
+    for p in range(1, 4):  # the drawn prefix: the chunk whose recorded frames were handed over
+        if all(np.array_equal(f, ep.frames[t0 + 1 + p: t0 + 2 + p]) for f, (ep, t0) in zip(given[0], starts,
+                                                                                          strict=True)):
+            prefix = p
+    assert prefix is not None
+    for j, (chunk, frames) in enumerate(zip(batch.chunks, given, strict=True)):
+        for row, (ep, t0) in enumerate(starts):
+            assert np.array_equal(frames[row], ep.frames[t0 + 1 + prefix + j: t0 + 2 + prefix + j])
+            truth = torch.from_numpy(ep.pose[t0 + prefix + j, :6])
+            assert not torch.allclose(chunk.condition.current[row], truth, atol=1e-3)  # own context
+        assert torch.equal(chunk.target, recorded(chunk, frames))
+    loss = task.loss(batch, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert loss.item() > 0 and any(p.grad is not None and p.grad.abs().max() > 0 for _, p in task.trainable())
+    g, by_chunk, by_hand = torch.Generator().manual_seed(0), {}, 0.0  # the plain x0 loss toward the recording
+    for i, row in batch.pairs:
+        by_chunk.setdefault(i, []).append(row)
+    with torch.no_grad():
+        for i, rows in sorted(by_chunk.items()):
+            x0 = batch.chunks[i].target[rows]
+            sigma = task.world.sample_sigma(len(rows), g)
+            noisy = x0 + sigma[:, None] * torch.randn(x0.shape, generator=g)
+            d = task.world.x0(batch.chunks[i], torch.tensor(rows), noisy, sigma)
+            by_hand += denoising_loss(d, x0, task.world.loss_weight(sigma)).item() * len(rows) / len(batch.pairs)
+    assert loss.item() == pytest.approx(by_hand, rel=1e-5)
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="k must be at least 2"):
         NFTConfig(k=1)

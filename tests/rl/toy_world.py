@@ -77,6 +77,12 @@ class ToyWorld:
         pix = self.module.pixels(x0).numpy()
         return Chunk(condition=cond, target=x0, frames=[{"cam": pix[i:i + 1]} for i in range(len(x0))])
 
+    def recorded(self, chunk: Chunk, frames) -> torch.Tensor:
+        """The read-out inverted by least squares (the frames are rounded, so it is near, not exact)."""
+        pix = torch.from_numpy(np.stack([f[-1, 0] for f in frames])).float().reshape(len(frames), -1)
+        unsquashed = torch.atanh((pix / 127.5 - 1).clamp(-0.999, 0.999))
+        return torch.linalg.lstsq(self.module.readout.T, unsquashed.T).solution.T
+
     def x0(self, chunk: Chunk, rows, noisy, sigma):
         return self.module(noisy, sigma, chunk.condition.current[rows], chunk.condition.action[rows])
 

@@ -79,7 +79,7 @@ def test_the_loss_x0_is_the_samplers_denoiser_per_row(adapter):
     g = torch.Generator().manual_seed(0)
     noisy = chunk.target[rows] + 0.7 * torch.randn(chunk.target[rows].shape, generator=g)
     per_row = world.x0(chunk, rows, noisy, torch.full((2,), 0.7))
-    scalar = world.model.denoiser(chunk.condition.rows(rows))(noisy, torch.tensor(0.7))
+    scalar = world.model.denoiser(chunk.condition.denoiser.rows(rows))(noisy, torch.tensor(0.7))
     assert torch.allclose(per_row, scalar, atol=1e-5)
     mixed = world.x0(chunk, rows, noisy, torch.tensor([0.7, 3.0]))
     assert torch.allclose(mixed[0], per_row[0], atol=1e-5) and not torch.allclose(mixed[1], per_row[1])
@@ -97,6 +97,28 @@ def test_one_real_iteration_trains_the_adapters(adapter, tmp_path):
     assert any(torch.count_nonzero(p) > 0 for p in lora_b)
     row = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert row["step"] == 1 and row["candidate_psnr_full"] > 0 and row["branch_s"] > 0
+
+
+def test_the_recorded_target_is_the_recordings_code_from_the_rows_own_current_frame(adapter):
+    """The ground-truth ablation's target: slot 0 a zero residual (the row's own current frame),
+    slots 1.. the recorded frames encoded as the start frame is, minus that current frame."""
+    from pwbench.diffusion.codec import signed_pixels
+
+    world = CtrlWorldBranchable(adapter, lora_rank=2, lora_alpha=4)
+    eps = [_episode(0), _episode(1)]
+    state = world.start(eps, [2, 5], [7, 8])
+    world.advance(state, [eps[0].pose[3:7], eps[1].pose[6:10]])  # an own-context prefix chunk
+    chunk = world.advance(state, [eps[0].pose[7:11], eps[1].pose[10:14]])
+    target = world.recorded(chunk, [eps[0].frames[7:11], eps[1].frames[10:14]])
+    assert target.shape == chunk.target.shape
+    current = chunk.condition.current
+    assert torch.count_nonzero(target[:, 0]) == 0
+    code = world.model.encode_views(signed_pixels(eps[1].frames[10:14])).float()
+    assert torch.allclose(target[1, 1:], code - current[1], atol=1e-5)
+    start_code = world.model.encode_views(signed_pixels(eps[1].frames[5:6])).float()[0]
+    assert not torch.allclose(current[1], start_code)  # the context is the model's own, not the recording
+    with pytest.raises(ValueError, match="rows of 4 frames"):
+        world.recorded(chunk, [eps[0].frames[7:10], eps[1].frames[10:13]])
 
 
 def test_per_row_sigmas_work_with_guidance_too(tiny_model):

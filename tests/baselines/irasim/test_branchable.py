@@ -113,3 +113,23 @@ def test_irasim_adapters_run_as_persistworld_on_an_irasim_base_the_variant_names
         model.reset(ctx)
         outputs.append(model.step(ctx.future_actions[:15], ctx.future_joints[:15]))
     assert all(np.array_equal(outputs[0][v], outputs[1][v]) for v in VIEWS)
+
+
+def test_the_recorded_target_is_the_recordings_code_less_the_rows_own_condition(adapter):
+    """The ground-truth ablation's target: every slot a recorded frame's code minus the row's own
+    condition latent (after an own-context chunk, not the recording's)."""
+    from pwbench.diffusion.codec import signed_pixels
+
+    world = IRASimBranchable(adapter, lora_rank=2, lora_alpha=4)
+    ep = _episode()
+    state = world.start([ep], [2], [7])
+    world.advance(state, [ep.pose[3:18]])
+    chunk = world.advance(state, [ep.pose[18:33]])
+    target = world.recorded(chunk, [ep.frames[18:33]])
+    assert target.shape == chunk.target.shape
+    code = adapter.model.encode_views(signed_pixels(ep.frames[18:33])).float()
+    assert torch.allclose(target[0], code - chunk.condition.current[0].float(), atol=1e-5)
+    assert not torch.allclose(chunk.condition.current[0].float(),
+                              adapter.model.encode_views(signed_pixels(ep.frames[17:18])).float()[0])
+    with pytest.raises(ValueError, match="rows of 15 frames"):
+        world.recorded(chunk, [ep.frames[18:30]])
