@@ -26,7 +26,7 @@ from pwbench.diffusion.edm import loss_weight
 from pwbench.diffusion.residual import from_residual, to_residual
 from pwbench.protocol import TaskSpec
 from pwbench.rl.lora import add_lora, lora_parameters
-from pwbench.rl.protocol import Chunk
+from pwbench.rl.protocol import Chunk, encode_recorded
 
 ACTION_MODULES = ("action_encoder.", "pose_map.")
 
@@ -109,12 +109,7 @@ class CtrlWorldBranchable:
         code, encoded as the rollout's start frame is (patch-PCA: deterministic; SVD's VAE: a
         posterior sample)."""
         c: _Condition = chunk.condition
-        n = {len(f) for f in frames}
-        if len(frames) != len(c.current) or n != {self.chunk_frames}:
-            raise ValueError(f"recorded frames must be {len(c.current)} rows of {self.chunk_frames} frames, "
-                             f"got {len(frames)} rows of {sorted(n)}")
-        pix = signed_pixels(np.concatenate(list(frames)), self.adapter.device)
-        code = self.model.encode_views(pix).float().reshape(len(frames), self.chunk_frames, *c.current.shape[1:])
+        code = encode_recorded(self.model.encode_views, frames, len(c.current), self.chunk_frames, self.adapter.device)
         latents = torch.cat([c.current[:, None], code], dim=1)
         return to_residual(latents, c.current) if self.model.config.residual else latents
 

@@ -24,7 +24,7 @@ from pwbench.diffusion.edm import loss_weight
 from pwbench.diffusion.residual import from_residual, to_residual
 from pwbench.protocol import TaskSpec
 from pwbench.rl.lora import add_lora, lora_parameters
-from pwbench.rl.protocol import Chunk
+from pwbench.rl.protocol import Chunk, encode_recorded
 
 ATTENTION_PROJECTIONS = ("attn.qkv", "attn.proj")
 ACTION_MODULES = ("embed_state.", "embed_arm_state.", "pose_map.")
@@ -95,12 +95,7 @@ class IRASimBranchable:
         """The recorded frames' code as residuals from the row's own condition latent (every slot
         of an IRASim chunk is a new frame)."""
         c: _Condition = chunk.condition
-        n = {len(f) for f in frames}
-        if len(frames) != len(c.current) or n != {self.chunk_frames}:
-            raise ValueError(f"recorded frames must be {len(c.current)} rows of {self.chunk_frames} frames, "
-                             f"got {len(frames)} rows of {sorted(n)}")
-        pix = signed_pixels(np.concatenate(list(frames)), self.model.device)
-        code = self.model.encode_views(pix).float().reshape(len(frames), self.chunk_frames, *c.current.shape[1:])
+        code = encode_recorded(self.model.encode_views, frames, len(c.current), self.chunk_frames, self.model.device)
         return to_residual(code, c.current.float())
 
     # -- the loss's forward -----------------------------------------------------------------------

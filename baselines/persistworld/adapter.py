@@ -5,8 +5,8 @@
 weights they were trained on, and a mismatch with the base found here is an error). Adapters
 post-trained on another registered base (``--model irasim``) name it in their metadata and run on
 it; such a run's variant names the base (``irasim-small-droid-sim``), so it is never mistaken
-for the paper's model, which is Ctrl-World's. Adapters of an ablation without RL (``--objective
-best-of-k`` or ``any-of-k``) are named the same way (``best-of-k-small-droid-sim``). ``droid``:
+for the paper's model, which is Ctrl-World's. Adapters of an ablation without RL (``--objective``
+any of :data:`pwbench.rl.recipe.FINE_TUNING`) are named the same way (``best-of-k-small-droid-sim``). ``droid``:
 the official Ctrl-World with the released ``jaibrdhn/persistworld`` adapters (layout unconfirmed:
 a peft adapter folder or a plain state dict are accepted; anything else is an error listing the
 keys found).

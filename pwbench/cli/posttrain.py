@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/persistworld", help="checkpoint, episode cache, metrics log")
     p.add_argument("--val-episodes", type=int, default=20, help="last episodes held out for validation")
     p.add_argument("--max-episodes", type=int, default=None)
-    p.add_argument("--k", type=int, default=n.k, help="candidates per branch point")
+    p.add_argument("--k", type=int, default=n.k, help="candidates per branch point (ground-truth: none, no branching)")
     p.add_argument("--beta", type=float, default=n.beta, help="NFT guidance strength")
     p.add_argument("--prefix", default=_span(n.prefix), metavar="LO:HI", help="prefix chunks, uniform, inclusive")
     p.add_argument("--future", default=_span(n.future), metavar="LO:HI", help="candidate chunks, uniform, inclusive")

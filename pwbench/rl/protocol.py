@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
+from pwbench.diffusion.codec import signed_pixels
 from pwbench.models.base import WorldModel
 from pwbench.registry import Registry
 
@@ -74,3 +75,16 @@ class Branchable(Protocol):
 
     def loss_weight(self, sigma: torch.Tensor) -> torch.Tensor:
         """(n,) the EDM loss weight of each noise level."""
+
+
+def encode_recorded(encode_views, frames: Sequence[np.ndarray], rows: int, chunk_frames: int,
+                    device: torch.device | str) -> torch.Tensor:
+    """What every :meth:`Branchable.recorded` starts with: ``frames`` (``rows`` arrays of
+    (``chunk_frames``, V, H, W, 3) uint8) through the model's ``encode_views`` ((N, V, 3, H, W) in
+    [-1, 1] -> (N, ...) codes), as float32 (rows, chunk_frames, ...). A wrong count is an error."""
+    n = {len(f) for f in frames}
+    if len(frames) != rows or n != {chunk_frames}:
+        raise ValueError(f"recorded frames must be {rows} rows of {chunk_frames} frames, "
+                         f"got {len(frames)} rows of {sorted(n)}")
+    code = encode_views(signed_pixels(np.concatenate(list(frames)), device)).float()
+    return code.reshape(rows, chunk_frames, *code.shape[1:])

@@ -32,9 +32,11 @@ the same fine-tuning on the candidates the NFT loss would sample, whatever their
 training needs (DAgger-like; scheduled sampling at full rate): ``batch_size`` rows roll out
 together under the old policy, P prefix chunks then L more, with no branching and no reward; the
 L chunks keep the context the model built itself but get the episode's recorded frames as their
-target (:meth:`Branchable.recorded`), fine-tuned with the plain x0 loss. Candidates chosen by
-reward can only teach what the model already samples (the best of K may be the one that moved
-least); the recording also teaches the motion the actions ask for.
+target (:meth:`Branchable.recorded`), fine-tuned with the plain x0 loss. Beside best-of-K it
+separates what own-rollout training learns from its context (the model's own, in both) from what
+it learns from its targets (the model's own samples there, the recording here); with ``prefix``
+(0, 0) and ``future`` (1, 1) every chunk starts from a recorded frame: plain teacher-forced
+fine-tuning of the adapters, the control for both.
 """
 
 from __future__ import annotations

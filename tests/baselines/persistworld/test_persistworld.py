@@ -91,7 +91,7 @@ def test_an_ablations_adapters_are_named_in_the_variant(fresh_adapters, tmp_path
     """Fine-tuning ablations (no RL) run as `persistworld` but must never be recorded as the paper's
     recipe: their objective prefixes the variant, which the leaderboard shows."""
     _, tensors, base = fresh_adapters
-    for objective in ("best-of-k", "any-of-k"):
+    for objective in ("best-of-k", "any-of-k", "ground-truth"):
         save_adapters(tensors, tmp_path / objective, {"lora_rank": 4, "lora_alpha": 8.0, "base": base,
                                                       "nft": {"k": 4, "objective": objective}})
         spec = build(TASK, adapters=str(tmp_path / objective), num_steps=1).spec
