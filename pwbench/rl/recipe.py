@@ -203,7 +203,10 @@ class PersistWorldTask:
         future = int(rng.integers(cfg.future[0], cfg.future[1] + 1))
         starts = [self._draw_start(rng, prefix + future) for _ in range(size)]
         seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=size)]
-        span = lambda j: [slice(t0 + 1 + j * n, t0 + 1 + (j + 1) * n) for _, t0 in starts]  # noqa: E731
+
+        def span(j: int) -> list[slice]:  # each row's frames of chunk j after its start
+            return [slice(t0 + 1 + j * n, t0 + 1 + (j + 1) * n) for _, t0 in starts]
+
         times = {"prefix_s": 0.0, "branch_s": 0.0, "reward_s": 0.0}
         chunks = []
         with self.policies.use("old"):
