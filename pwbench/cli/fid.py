@@ -14,18 +14,15 @@ import argparse
 from types import ModuleType
 from typing import Any
 
-from tqdm import tqdm
-
 from pwbench import __version__, protocol
 from pwbench.cli.run import EXIT_CLIPS_FAILED
-from pwbench.cli.score import load_prediction
-from pwbench.errors import ClipError, DatasetError, PwbenchError
+from pwbench.cli.score import each_prediction, saved_run
+from pwbench.errors import PwbenchError
 from pwbench.io import atomic_write_json, utc_timestamp
 from pwbench.results.report import FID_SCHEMA, format_fid
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import RunManifest
 from pwbench.results.summary import view_sets
-from pwbench.runner import RunConfig, evalset_of_run
 
 INSTALL = "pip install pytorch-fid"
 
@@ -62,23 +59,11 @@ def main(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise PwbenchError(f"--batch must be at least 1, got {args.batch}")
     run_dir = RunDir(args.run_dir)
-    run = run_dir.read_manifest()
-    if not run_dir.predictions.is_dir():
-        raise PwbenchError(f"{run_dir.path} has no predictions/ folder (the run was made without --save-predictions); "
-                           "run the model again with --save-predictions and a new --out")
-    config = RunConfig.of_run(run, device=args.device, data=args.data)
     weights = fid.load_weights(args.inception)  # before the eval set: a missing file fails in seconds
-    evalset = evalset_of_run(run, config, str(run_dir.path))
-    evalset.prepare(config.frames)
+    run, config, evalset = saved_run(run_dir, args.device, args.data)
     model = fid.fid_inception(weights, config.device)
     clips, failures = {}, {}
-    for clip_id in tqdm(evalset.clip_ids, desc="fid", unit="clip", disable=args.quiet):
-        try:
-            clip, pred = load_prediction(evalset, run_dir.predictions, clip_id, run.horizon)
-            gt, _ = clip.future(run.horizon)
-        except (ClipError, DatasetError) as err:
-            failures[clip_id] = str(err)
-            continue
+    for clip_id, _, pred, gt in each_prediction(evalset, run_dir, run.horizon, failures, "fid", args.quiet):
         clips[clip_id] = fid.clip_features(model, pred, gt, args.batch, config.device)
     groups = {g: vs for g, vs in view_sets(tuple(run.views)).items() if g in protocol.GROUPS}
     results = fid.fid_per_horizon(list(clips.values()), protocol.grid_upto(run.horizon), groups)

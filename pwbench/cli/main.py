@@ -6,10 +6,11 @@ import argparse
 import sys
 
 from pwbench import __version__
-from pwbench.cli import compare, fid, leaderboard, ls, merge, run, score, status, submit
+from pwbench.cli import compare, fid, leaderboard, ls, merge, motion, run, score, status, submit
 from pwbench.errors import PwbenchError
 
-SUBCOMMANDS = [run, score, status, ls, merge, compare, submit, leaderboard, fid]  # fid imports pytorch-fid lazily
+# fid imports pytorch-fid lazily
+SUBCOMMANDS = [run, score, status, ls, merge, compare, submit, leaderboard, fid, motion]
 OPTIONAL = ["pwbench.cli.data", "pwbench.cli.train", "pwbench.cli.posttrain"]  # added by other rooms of the package
 EXIT_USER_ERROR = 2
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from pwbench.cli.run import EXIT_CLIPS_FAILED
 from pwbench.data.evalset import Clip, EvalSet
 from pwbench.data.tasks import get_task
-from pwbench.errors import ClipError, DatasetError, RunMismatch
+from pwbench.errors import ClipError, DatasetError, PwbenchError, RunMismatch
 from pwbench.results.report import format_table
 from pwbench.results.run_dir import RunDir
 from pwbench.results.schema import ClipRecord, RunManifest
@@ -104,3 +105,31 @@ def load_prediction(evalset: EvalSet, pred_dir: Path, clip_id: str, horizon: int
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ClipError(clip_id, f"{path}: unreadable ({type(err).__name__}: {err})") from err
     return clip, validate_frames(frames, evalset.task.views, horizon, size, clip_id, str(path))
+
+
+def saved_run(run_dir: RunDir, device: str = "cpu", data: str | None = None) -> tuple[RunManifest, RunConfig, EvalSet]:
+    """A finished run made with ``--save-predictions``: its manifest, its config and its eval set
+    (prepared), for the commands that read its predictions after the fact (``fid``, ``motion``).
+    A run without ``predictions/`` is a one-line error naming the fix."""
+    run = run_dir.read_manifest()
+    if not run_dir.predictions.is_dir():
+        raise PwbenchError(f"{run_dir.path} has no predictions/ folder (the run was made without --save-predictions); "
+                           "run the model again with --save-predictions and a new --out")
+    config = RunConfig.of_run(run, device=device, data=data)
+    evalset = evalset_of_run(run, config, str(run_dir.path))
+    evalset.prepare(config.frames)
+    return run, config, evalset
+
+
+def each_prediction(evalset: EvalSet, run_dir: RunDir, horizon: int, failures: dict[str, str], desc: str,
+                    quiet: bool = False) -> Iterator[tuple[str, Clip, dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """(clip id, clip, prediction, ground truth) for every clip of a saved run whose prediction
+    loads; a clip that does not is recorded in ``failures`` (id -> error) and skipped."""
+    for clip_id in tqdm(evalset.clip_ids, desc=desc, unit="clip", disable=quiet):
+        try:
+            clip, pred = load_prediction(evalset, run_dir.predictions, clip_id, horizon)
+            gt, _ = clip.future(horizon)
+        except (ClipError, DatasetError) as err:
+            failures[clip_id] = str(err)
+            continue
+        yield clip_id, clip, pred, gt

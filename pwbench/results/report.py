@@ -17,6 +17,7 @@ DECIMALS = {"psnr": 2, "ssim": 3, "lpips": 3}
 LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 KIND_LABELS = {"up_to": "up-to-h", "at": "at-h"}
 FID_SCHEMA = "pwbench.fid/1"  # fid.json, written by `pwbench fid`
+MOTION_SCHEMA = "pwbench.motion/1"  # motion.json, written by `pwbench motion`
 
 
 def _cell(estimate: dict[str, Any], metric: str) -> str:
@@ -94,6 +95,24 @@ def format_fid(fid: dict[str, Any]) -> str:
         lines.append("Failed clips (left out):")
         lines += [f"  {f['error']}" for f in fid["failures"]]
     return "\n".join(lines)
+
+
+def format_motion(report: dict[str, Any]) -> str:
+    """``motion.json`` (``pwbench motion``): one row per view group, at each horizon the predicted
+    and the true change from the last context frame and their ratio."""
+    run, horizons, clips = report["run"], report["horizons"], report["clips"]
+    head = (f"change from the last context frame (uint8 levels, frame h) · {run['model']} · actions "
+            f"{run['actions']} · clips {clips['used']}/{clips['total']} · predicted / true (ratio)")
+    rows = [["group", *horizons]] + [[g, *[_motion_cell(report["results"][h][g]) for h in horizons]]
+                                     for g in report["groups"]]
+    lines = [head, "", *_align(rows)]
+    if report["failures"]:
+        lines += ["Failed clips (left out):", *[f"  {f['error']}" for f in report["failures"]]]
+    return "\n".join(lines)
+
+
+def _motion_cell(cell: dict[str, Any]) -> str:
+    return f"{cell['predicted']:.2f} / {cell['truth']:.2f} ({cell['ratio']:.2f})"
 
 
 def fid_section(path: Path, fingerprint: str) -> str | None:

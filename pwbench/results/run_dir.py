@@ -6,6 +6,7 @@
     predictions/<clip_id>.npz  predicted frames, with --save-predictions
     summary.json, drift.png  the aggregate, rebuilt from the records
     fid.json                 optional FID per horizon (`pwbench fid`), never part of the summary
+    motion.json              change from the last context frame (`pwbench motion`), likewise
 
 Re-running the same command skips clips whose record is ``ok``; a folder that holds another
 fingerprint, model or horizon is refused rather than mixed.
@@ -72,6 +73,10 @@ class RunDir:
     @property
     def fid_path(self) -> Path:
         return self.path / "fid.json"
+
+    @property
+    def motion_path(self) -> Path:
+        return self.path / "motion.json"
 
     def read_manifest(self) -> RunManifest:
         if not self.manifest_path.is_file():
