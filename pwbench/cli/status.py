@@ -1,12 +1,12 @@
 """`pwbench status RUN_DIR`: done / total / failed and an ETA, from the files alone (and the
-optional FID section, when `pwbench fid` has written fid.json)."""
+optional FID and motion sections, when `pwbench fid` / `pwbench motion` have written theirs)."""
 
 from __future__ import annotations
 
 import argparse
 import statistics
 
-from pwbench.results.report import fid_section
+from pwbench.results.report import diagnostic_section
 from pwbench.results.run_dir import RunDir
 
 
@@ -30,7 +30,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"done {done}/{len(clip_ids)} · failed {len(failed)} · remaining {remaining} · ETA {eta}")
     for record in failed:
         print(f"  failed {record.clip_id}: {record.error}")
-    fid = fid_section(run_dir.fid_path, run.fingerprint)
-    if fid is not None:
-        print(f"\n{fid}")
+    for command, path in (("fid", run_dir.fid_path), ("motion", run_dir.motion_path)):
+        section = diagnostic_section(path, run.fingerprint, command)
+        if section is not None:
+            print(f"\n{section}")
     return 0

@@ -115,20 +115,27 @@ def _motion_cell(cell: dict[str, Any]) -> str:
     return f"{cell['predicted']:.2f} / {cell['truth']:.2f} ({cell['ratio']:.2f})"
 
 
-def fid_section(path: Path, fingerprint: str) -> str | None:
-    """The FID section of a run folder's ``fid.json``, if there is one (None otherwise); a file
-    that is unreadable or belongs to another run is named, in one line, instead of shown."""
+def diagnostic_section(path: Path, fingerprint: str, command: str) -> str | None:
+    """The section of a run folder's optional ``fid.json`` or ``motion.json`` (written by ``pwbench
+    fid`` / ``pwbench motion``, named by ``command``), if there is one (None otherwise); a file that
+    is unreadable or belongs to another run is named, in one line, instead of shown."""
+    schema, title, formatter = _DIAGNOSTICS[command]
     if not path.is_file():
         return None
+    again = f"run pwbench {command} again"
     try:
-        fid = json.loads(path.read_text())
+        report = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"FID (optional): {path} is unreadable ({err}); run pwbench fid again"
-    if not isinstance(fid, dict) or fid.get("schema") != FID_SCHEMA:
-        return f"FID (optional): {path} is not a {FID_SCHEMA} file; run pwbench fid again"
-    if fid.get("fingerprint") != fingerprint:
-        return f"FID (optional): {path} was computed for another run (fingerprint differs); run pwbench fid again"
-    return format_fid(fid)
+        return f"{title}: {path} is unreadable ({err}); {again}"
+    if not isinstance(report, dict) or report.get("schema") != schema:
+        return f"{title}: {path} is not a {schema} file; {again}"
+    if report.get("fingerprint") != fingerprint:
+        return f"{title}: {path} was computed for another run (fingerprint differs); {again}"
+    return formatter(report)
+
+
+_DIAGNOSTICS = {"fid": (FID_SCHEMA, "FID (optional)", format_fid),
+                "motion": (MOTION_SCHEMA, "Motion (diagnostic)", format_motion)}
 
 
 def plot_drift(summaries: dict[str, Summary], path: Path, key: str = "lpips_full") -> None:

@@ -61,6 +61,20 @@ def test_copy_last_stands_still_and_the_oracle_moves_as_recorded(runs, capsys):
                 assert cell["truth"] > 0 and cell["ratio"] == pytest.approx(ratio) and cell["n"] == 2
         assert (runs[model] / "summary.json").read_bytes() == before  # never part of the summary
     assert "predicted / true (ratio)" in capsys.readouterr().out
+    assert cli("status", runs["oracle"]) == 0
+    assert "change from the last context frame" in capsys.readouterr().out
+
+
+def test_status_names_a_motion_file_of_another_run_instead_of_showing_it(runs, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(runs["copy-last"], run)
+    assert cli("motion", run, "--quiet") == 0
+    report = json.loads((run / "motion.json").read_text())
+    (run / "motion.json").write_text(json.dumps(report | {"fingerprint": "other"}))
+    capsys.readouterr()
+    assert cli("status", run) == 0
+    out = capsys.readouterr().out
+    assert "another run" in out and "pwbench motion again" in out and "predicted / true" not in out
 
 
 def test_a_missing_prediction_fails_its_clip_alone(runs, tmp_path):
