@@ -112,7 +112,10 @@ def format_motion(report: dict[str, Any]) -> str:
 
 
 def _motion_cell(cell: dict[str, Any]) -> str:
-    return f"{cell['predicted']:.2f} / {cell['truth']:.2f} ({cell['ratio']:.2f})"
+    """Undefined values (no clip, or a recording that does not move: NaN, null once in JSON) read n/a."""
+    def num(x: float | None) -> str:
+        return "n/a" if x is None or x != x else f"{x:.2f}"
+    return f"{num(cell['predicted'])} / {num(cell['truth'])} ({num(cell['ratio'])})"
 
 
 def diagnostic_section(path: Path, fingerprint: str, command: str) -> str | None:

@@ -34,6 +34,9 @@ def test_summary_means_over_clips_and_views_with_the_ratio():
     assert out["2s"]["A"] == {"predicted": 2.0, "truth": 8.0, "ratio": 0.25, "n": 2}
     still = summarize_change([({"a": [0.0]}, {"a": [0.0]})], {"1s": 5}, {"A": ("a",)})
     assert np.isnan(still["1s"]["A"]["ratio"])
+    from pwbench.results.report import _motion_cell
+
+    assert _motion_cell({"predicted": 0.0, "truth": 0.0, "ratio": None}) == "0.00 / 0.00 (n/a)"
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,12 @@ def test_a_missing_prediction_fails_its_clip_alone(runs, tmp_path):
     assert cli("motion", run, "--quiet") == 3
     report = json.loads((run / "motion.json").read_text())
     assert report["clips"] == {"total": 2, "used": 1, "failed": 1} and missing.name in report["failures"][0]["error"]
+    for rest in (run / "predictions").glob("*.npz"):
+        rest.unlink()
+    assert cli("motion", run, "--quiet") == 3  # no clip left: every cell undefined, shown as n/a
+    report = json.loads((run / "motion.json").read_text())
+    assert report["results"]["1s"]["External"] == {"predicted": None, "truth": None, "ratio": None, "n": 0}
+    assert cli("status", run) == 0
 
 
 def test_a_run_without_predictions_is_a_one_line_error(runs, tmp_path, capsys):
