@@ -97,6 +97,12 @@ class NFTConfig:
         return d
 
 
+def _logged_means(metrics: list[dict[str, float]]) -> dict[str, float]:
+    """The candidates' mean full-frame metrics, logged every iteration as ``candidate_<key>``."""
+    return {f"candidate_{key}": float(np.mean([m[key] for m in metrics]))
+            for key in ("lpips_full", "ssim_full", "psnr_full")}
+
+
 @dataclass
 class Iteration:
     """The data of one update: the candidates' chunks and their optimality."""
@@ -167,12 +173,7 @@ class PersistWorldTask:
                     group_chunks.append(self.world.advance(state, [ep.pose[lo:lo + n]] * cfg.k))
                 times["branch_s"] += time.perf_counter() - t
             t = time.perf_counter()
-            gt = {v: ep.frames[branch_t0 + 1: branch_t0 + 1 + future * n, i] for i, v in enumerate(self.world.views)}
-            candidates = []
-            for row in range(cfg.k):
-                pred = {v: np.concatenate([c.frames[row][v] for c in group_chunks]) for v in self.world.views}
-                candidates.append(clip_metrics(self.scorer, pred, gt))
-            metrics_all.append(candidates)
+            metrics_all.append([self._row_metrics(group_chunks, row, ep, branch_t0 + 1) for row in range(cfg.k)])
             times["reward_s"] += time.perf_counter() - t
             chunks.append(group_chunks)
         r = optimality(group_rewards(metrics_all, cfg.reward), cfg.adv_clip, cfg.adv_std)
@@ -183,9 +184,7 @@ class PersistWorldTask:
             rows = [int(torch.argmax(r[flat[i][0]])) for i in picks]
         pairs = [(int(i), int(row)) for i, row in zip(picks, rows, strict=True)]
         rs = [r[g] for g, _ in flat]
-        stats = dict(times)
-        for key in ("lpips_full", "ssim_full", "psnr_full"):
-            stats[f"candidate_{key}"] = float(np.mean([m[key] for group in metrics_all for m in group]))
+        stats = dict(times) | _logged_means([m for group in metrics_all for m in group])
         # how different a group's candidates are: without spread there is nothing to prefer
         stats["candidate_lpips_spread"] = float(np.mean([np.std([m["lpips_full"] for m in group])
                                                          for group in metrics_all]))
@@ -223,20 +222,21 @@ class PersistWorldTask:
                 chunks.append(chunk)
             times["branch_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        metrics = []
-        for row, (ep, t0) in enumerate(starts):
-            lo = t0 + 1 + prefix * n
-            gt = {v: ep.frames[lo:lo + future * n, i] for i, v in enumerate(self.world.views)}
-            pred = {v: np.concatenate([c.frames[row][v] for c in chunks]) for v in self.world.views}
-            metrics.append(clip_metrics(self.scorer, pred, gt))
+        metrics = [self._row_metrics(chunks, row, ep, t0 + 1 + prefix * n) for row, (ep, t0) in enumerate(starts)]
         times["reward_s"] = time.perf_counter() - t
         picks = rng.integers(0, len(chunks), size=cfg.loss_samples)
         rows = rng.integers(0, size, size=cfg.loss_samples)
-        self._stats = dict(times) | {f"candidate_{key}": float(np.mean([m[key] for m in metrics]))
-                                     for key in ("lpips_full", "ssim_full", "psnr_full")}
+        self._stats = dict(times) | _logged_means(metrics)
         self._t_batch_end = time.perf_counter()
         return Iteration(chunks, [torch.ones(size)] * len(chunks),
                          [(int(i), int(r)) for i, r in zip(picks, rows, strict=True)])
+
+    def _row_metrics(self, chunks: list[Chunk], row: int, ep: TrainEpisode, lo: int) -> dict[str, float]:
+        """One row's decoded frames over ``chunks`` against the episode's recorded frames from
+        ``lo`` on, at clip level over every view (what rewards and the logs are made of)."""
+        pred = {v: np.concatenate([c.frames[row][v] for c in chunks]) for v in self.world.views}
+        hi = lo + len(pred[self.world.views[0]])
+        return clip_metrics(self.scorer, pred, {v: ep.frames[lo:hi, i] for i, v in enumerate(self.world.views)})
 
     def _draw_start(self, rng: np.random.Generator, chunks: int) -> tuple[TrainEpisode, int]:
         need = chunks * self.world.chunk_frames + 1
