@@ -31,7 +31,7 @@ import torch
 from baselines.ctrl_world.action_encoder import PoseEncoder
 from baselines.ctrl_world.checkpoint import save_small
 from baselines.ctrl_world.config import CONFIGS, CtrlWorldConfig
-from baselines.ctrl_world.loss import training_loss
+from baselines.ctrl_world.loss import estimate_chunk, training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
@@ -39,6 +39,7 @@ from pwbench.train import small
 from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts, train_config
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
+from pwbench.train.perceptual import PerceptualLoss
 from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -80,13 +81,16 @@ def pose_encoder(cfg: CtrlWorldConfig, facts: dict[str, Any]) -> PoseEncoder:
 class CtrlWorldTrainTask:
     """The hooks :func:`pwbench.train.loop.train` needs, for the Ctrl-World family."""
 
-    def __init__(self, model: CtrlWorld, sampler: WindowSampler, facts: dict[str, Any], device: str) -> None:
+    def __init__(self, model: CtrlWorld, sampler: WindowSampler, facts: dict[str, Any], device: str,
+                 perceptual: PerceptualLoss | None = None) -> None:
         self.name = model.config.name
         self.module = model
         self.sampler = sampler
         self.poses = pose_encoder(model.config, facts)
         self._facts = facts
         self.device = device
+        self.perceptual = perceptual
+        self._parts: dict[str, float] = {}
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.module.named_parameters() if n.startswith(TRAINED_MODULES)]
@@ -98,8 +102,19 @@ class CtrlWorldTrainTask:
         return tuple(t.to(self.device) for t in (w.latents, feats, w.text))
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
+        """The x0 loss, plus ``perceptual.weight`` x LPIPS of the estimated frames when set."""
         latents, feats, text = batch
-        return training_loss(self.module, latents, feats, text, generator=generator)
+        if self.perceptual is None:
+            return training_loss(self.module, latents, feats, text, generator=generator)
+        est = estimate_chunk(self.module, latents, feats, text, generator)
+        x0_loss = est.x0_loss(self.module.config.sigma_data)
+        lpips = self.perceptual(*est.predicted_frames())
+        self._parts = {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
+        return x0_loss + self.perceptual.weight * lpips
+
+    def after_step(self, step: int) -> dict[str, float]:
+        """The loss's two parts, logged to metrics.jsonl when a perceptual term is on."""
+        return self._parts
 
     def with_actions_of(self, batch, order: torch.Tensor):
         latents, feats, text = batch
@@ -139,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]
     run.episodes.clear()
-    task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device)
+    weight = run.config.perceptual_weight
+    perceptual = PerceptualLoss(model.codec.decode_views_with_grad, weight, run.config.device) if weight else None
+    task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device,
+                              perceptual)
     return finish(task, run, len(encoded))
 
 

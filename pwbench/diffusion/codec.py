@@ -194,6 +194,11 @@ class MultiViewCodec:
     def decode_views(self, latents: torch.Tensor) -> torch.Tensor:
         """(N, C, V*h, w) scaled -> (N, V, 3, H, W) in [-1, 1] (unclamped). Frames are decoded
         view-major (all of view 0, then view 1, ...), the order a temporal decoder expects."""
+        return self.decode_views_with_grad(latents)
+
+    def decode_views_with_grad(self, latents: torch.Tensor) -> torch.Tensor:
+        """:meth:`decode_views` with autograd on, for a loss on decoded pixels (a perceptual
+        loss trains the denoiser through the fixed codec; :mod:`pwbench.train.perceptual`)."""
         n, v = latents.shape[0], self.num_views
         views = torch.stack(latents.chunk(v, dim=2), dim=0)  # (V, N, C, h, w)
         pix = self.codec.decode(views.flatten(0, 1).to(self.codec.dtype) / self.scaling_factor)

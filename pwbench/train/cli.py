@@ -50,6 +50,10 @@ def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, field))
     p.add_argument("--minutes", type=float, default=None, help="stop (and save) after this training wall time")
     add_train_sigma_argument(p)
+    p.add_argument("--perceptual-weight", type=float, default=d.perceptual_weight, metavar="W",
+                   help="add W x LPIPS between the decoded x0 estimate and the recorded frames to the loss "
+                        "(pwbench.train.perceptual; the evaluation's own LPIPS network; families that "
+                        "support it only)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--init-from", default=None, metavar="DIR",
@@ -67,7 +71,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        warmup=args.warmup, weight_decay=args.weight_decay, ema_decay=args.ema,
                        grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
                        save_minutes=args.save_minutes,
-                       train_sigma=tuple(args.train_sigma) if args.train_sigma else None)
+                       train_sigma=tuple(args.train_sigma) if args.train_sigma else None,
+                       perceptual_weight=args.perceptual_weight)
 
 
 def run_facts(ckpt: dict) -> dict:
@@ -79,7 +84,8 @@ def run_facts(ckpt: dict) -> dict:
             "final_loss": float(np.mean(ckpt["losses"][-100:])) if ckpt["losses"] else float("nan"),
             "seed": tc["seed"], "batch_size": tc["batch_size"], "lr": tc["lr"], "ema_decay": tc["ema_decay"],
             "warmup": tc["warmup"], "weight_decay": tc["weight_decay"], "grad_clip": tc["grad_clip"],
-            "threads": tc["threads"], "train_sigma": tc.get("train_sigma")}
+            "threads": tc["threads"], "train_sigma": tc.get("train_sigma"),
+            "perceptual_weight": tc.get("perceptual_weight", 0.0)}
 
 
 @dataclass
@@ -156,6 +162,9 @@ def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
     if run.probe_batches is not None:
         print(json.dumps(action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed), indent=1))
         return 0
+    if run.config.perceptual_weight and getattr(task, "perceptual", None) is None:
+        raise PwbenchError(f"{task.name} has no perceptual loss: --perceptual-weight is supported for "
+                           "ctrl-world only (pwbench.train.perceptual)")
     state = train(task, run.config, run.out, resume=run.checkpoint)
     print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
           f"{episode_count} episodes)")

@@ -29,12 +29,15 @@ class TrainConfig:
     # the training sigma distribution (p_mean, p_std, clip_min, clip_max) in place of the recipe's:
     # e.g. log-normal around ln 80, where a 1-step sampler asks its only question (docs/diffusion.md)
     train_sigma: tuple[float, float, float, float] | None = None
+    # weight of LPIPS on the decoded x0 estimate beside the x0 loss (pwbench.train.perceptual); 0: off
+    perceptual_weight: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 0, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
                   "warmup": self.warmup >= 1, "ema_decay": 0 <= self.ema_decay < 1, "grad_clip": self.grad_clip > 0,
                   "threads": self.threads >= 1, "save_minutes": self.save_minutes > 0,
-                  "train_sigma": self.train_sigma is None or _valid_sigma(self.train_sigma)}
+                  "train_sigma": self.train_sigma is None or _valid_sigma(self.train_sigma),
+                  "perceptual_weight": self.perceptual_weight >= 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid TrainConfig values: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")

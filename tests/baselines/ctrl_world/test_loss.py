@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.ctrl_world.loss import training_loss
+from baselines.ctrl_world.loss import estimate_chunk, training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from pwbench.diffusion.edm import initial_noise_scale, precondition
 
@@ -34,6 +34,23 @@ def test_training_loss_is_seeded_and_trains_only_unet_and_action_encoder(which: 
     again = training_loss(model, latents, poses, text, generator=torch.Generator().manual_seed(1))
     assert torch.equal(loss, again)  # seeded: the same noise draws
     model.zero_grad()
+
+
+@pytest.mark.parametrize("which", ["tiny_model", "tiny_residual_model"])
+def test_estimate_gives_the_training_loss_and_the_frames_a_rollout_outputs(which: str, request) -> None:
+    model = request.getfixturevalue(which)
+    cfg = model.config
+    latents, poses, text = _batch(model)
+    with torch.no_grad():
+        est = estimate_chunk(model, latents, poses, text, torch.Generator().manual_seed(3))
+        loss = training_loss(model, latents, poses, text, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(est.x0_loss(cfg.sigma_data), loss)
+    pred, target = est.predicted_frames()
+    nh = cfg.num_history
+    current = latents[:, nh, None] if cfg.residual else 0.0
+    assert est.residual == cfg.residual and pred.shape[1] == cfg.num_frames - 1  # slot 0 (the current frame) left out
+    torch.testing.assert_close(target, latents[:, nh + 1:])  # the recorded frames, absolute
+    torch.testing.assert_close(pred, est.x0[:, 1:] + current)
 
 
 def test_residual_target_ignores_a_constant_scene(tiny_residual_model) -> None:

@@ -1,0 +1,60 @@
+"""A perceptual term for a denoiser's x0 estimate: LPIPS on the decoded frames.
+
+Why: a small model that samples in one step from sigma 80 returns the x0 estimate, the
+conditional mean of the chunk under the squared loss. The mean wins on PSNR and loses on LPIPS
+and SSIM, which punish its blur (docs/baselines/ctrl-world.md). Adding LPIPS between the decoded
+estimate and the decoded recorded frames, as deterministic video predictors have done since
+perceptual losses were introduced, asks the same network for edges the mean averages away.
+
+What it is: the harness's own LPIPS network (:func:`pwbench.metrics.lpips.build_lpips_model`,
+AlexNet with the v0.1 heads, frozen) through the ``lpips`` package's differentiable forward, on
+every view of every predicted chunk frame, clamped to [-1, 1] as a saved frame would be. It is the
+evaluation's metric, so LPIPS gains of a model trained with it are partly by construction: judge
+such a model by SSIM, PSNR, the masked regions, motion (``pwbench motion``) and the action gap as
+well. A VGG16 LPIPS would be a different network from the scored one, but its forward and
+backward cost 3.5 s per 16 frames on one thread of the 2-core machine, ~20x AlexNet's.
+
+Gradients flow through the fixed decoder into the estimate; the LPIPS network never trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Decode = Callable[[torch.Tensor], torch.Tensor]  # (N, C, V*h, w) scaled latents -> (N, V, 3, H, W) in [-1, 1]
+
+
+class PerceptualLoss:
+    """Mean LPIPS between ``decode(pred)`` and ``decode(target)``, differentiable in ``pred``.
+
+    ``decode`` must carry gradients (e.g. :meth:`pwbench.diffusion.codec.MultiViewCodec.decode_views_with_grad`).
+    ``network``: an ``lpips.LPIPS``-like module called as ``network(a, b) -> (N, 1, 1, 1)``; the
+    harness's LPIPS when None (the real AlexNet backbone, found offline).
+    """
+
+    def __init__(self, decode: Decode, weight: float, device: str = "cpu",
+                 network: torch.nn.Module | None = None) -> None:
+        if weight <= 0:
+            raise ValueError(f"a perceptual loss needs a positive weight, got {weight}")
+        if network is None:
+            from pwbench.metrics.lpips import build_lpips_model
+
+            network, _ = build_lpips_model(device)
+        self.decode = decode
+        self.weight = weight
+        self.network = network.eval().requires_grad_(False)
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``pred`` and ``target``: (B, F, C, V*h, w) scaled latents of the same frames."""
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+        a = self._pixels(pred)
+        with torch.no_grad():
+            b = self._pixels(target)
+        return self.network(a, b).mean()
+
+    def _pixels(self, latents: torch.Tensor) -> torch.Tensor:
+        frames = self.decode(latents.flatten(0, 1))  # (B*F, V, 3, H, W)
+        return frames.flatten(0, 1).clamp(-1.0, 1.0)
