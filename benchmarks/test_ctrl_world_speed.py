@@ -1,4 +1,6 @@
-"""Speed of one training step of the small Ctrl-World on CPU (batch 4, random latents and pose features).
+"""Speed of one training step of the small Ctrl-World on CPU (batch 4, random latents and pose features),
+with and without the perceptual term (``--perceptual-weight``: LPIPS of the 4 decoded chunk frames
+x 3 views of each window), side by side in one run.
 
 The rollout of every small model (Ctrl-World, IRASim, WPE: 16 clips x 11 s, clip by clip and in
 lockstep) is timed side by side in ``benchmarks/test_rollout_speed.py``.
@@ -12,16 +14,19 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from baselines.ctrl_world.config import SMALL
-from baselines.ctrl_world.loss import training_loss
+from baselines.ctrl_world.loss import perceptual_training_loss, training_loss
 from baselines.ctrl_world.model import CtrlWorld
+from pwbench.train.perceptual import PerceptualLoss
 
 THREADS = int(os.environ.get("PWBENCH_BENCH_THREADS", "1"))
 
 
-def test_small_train_step(benchmark) -> None:
+@pytest.mark.parametrize("perceptual_weight", [0.0, 2.0], ids=["x0-loss", "x0-loss+lpips"])
+def test_small_train_step(benchmark, perceptual_weight: float) -> None:
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     model = CtrlWorld(SMALL)
@@ -33,12 +38,16 @@ def test_small_train_step(benchmark) -> None:
     params = [p for n, p in model.named_parameters() if n.startswith(("unet.", "action_encoder."))]
     opt = torch.optim.AdamW(params, lr=1e-4)
     gen = torch.Generator().manual_seed(0)
+    perceptual = PerceptualLoss(model.codec.decode_views_with_grad, perceptual_weight) if perceptual_weight else None
 
     def step() -> None:
-        loss = training_loss(model, latents, feats, text, generator=gen)
+        if perceptual is None:
+            loss = training_loss(model, latents, feats, text, generator=gen)
+        else:
+            loss, _ = perceptual_training_loss(model, latents, feats, text, perceptual, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(threads=THREADS, batch_size=4)
+    benchmark.extra_info.update(threads=THREADS, batch_size=4, perceptual_weight=perceptual_weight)

@@ -17,6 +17,7 @@ import torch
 
 from pwbench.diffusion.edm import loss_weight, precondition
 from pwbench.diffusion.residual import from_residual, to_residual
+from pwbench.train.perceptual import PerceptualLoss
 
 
 @dataclass
@@ -46,6 +47,17 @@ def training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor, tex
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Teacher-forced loss of one batch: :func:`estimate_chunk`'s EDM-weighted x0 error."""
     return estimate_chunk(model, latents, pose_features, text_embeds, generator).x0_loss(model.config.sigma_data)
+
+
+def perceptual_training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor,
+                             text_embeds: torch.Tensor | None, perceptual: PerceptualLoss,
+                             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """The x0 loss plus ``perceptual.weight`` x LPIPS of the estimated output frames
+    (``--perceptual-weight``), and the two parts for the log."""
+    est = estimate_chunk(model, latents, pose_features, text_embeds, generator)
+    x0_loss = est.x0_loss(model.config.sigma_data)
+    lpips = perceptual(*est.predicted_frames())
+    return x0_loss + perceptual.weight * lpips, {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
 
 
 def estimate_chunk(model, latents: torch.Tensor, pose_features: torch.Tensor, text_embeds: torch.Tensor | None,

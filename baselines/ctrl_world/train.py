@@ -31,7 +31,7 @@ import torch
 from baselines.ctrl_world.action_encoder import PoseEncoder
 from baselines.ctrl_world.checkpoint import save_small
 from baselines.ctrl_world.config import CONFIGS, CtrlWorldConfig
-from baselines.ctrl_world.loss import estimate_chunk, training_loss
+from baselines.ctrl_world.loss import perceptual_training_loss, training_loss
 from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
@@ -106,11 +106,8 @@ class CtrlWorldTrainTask:
         latents, feats, text = batch
         if self.perceptual is None:
             return training_loss(self.module, latents, feats, text, generator=generator)
-        est = estimate_chunk(self.module, latents, feats, text, generator)
-        x0_loss = est.x0_loss(self.module.config.sigma_data)
-        lpips = self.perceptual(*est.predicted_frames())
-        self._parts = {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
-        return x0_loss + self.perceptual.weight * lpips
+        loss, self._parts = perceptual_training_loss(self.module, latents, feats, text, self.perceptual, generator)
+        return loss
 
     def after_step(self, step: int) -> dict[str, float]:
         """The loss's two parts, logged to metrics.jsonl when a perceptual term is on."""
