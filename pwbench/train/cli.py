@@ -72,7 +72,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
                        save_minutes=args.save_minutes,
                        train_sigma=tuple(args.train_sigma) if args.train_sigma else None,
-                       perceptual_weight=args.perceptual_weight)
+                       perceptual_weight=getattr(args, "perceptual_weight", 0.0))  # posttrain has no such flag
 
 
 def run_facts(ckpt: dict) -> dict:
