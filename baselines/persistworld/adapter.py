@@ -14,8 +14,10 @@ keys found).
 Adapters are LoRA deltas of the exact weights they were post-trained on. When a base model's
 default weights move on (a retrained small Ctrl-World), the base the shipped adapters name is
 kept under ``weights/bases/<model>/<task>`` and chosen when its identity (training steps, seed)
-is the one the adapters name; any other base is still refused. (None is kept at present: every
-shipped adapter sits on the shipped base.)
+is the one the adapters name; any other base is still refused. Kept at present:
+``bases/ctrl-world/droid-sim``, the small Ctrl-World's run 4 (600 steps at sigma ~ 80, seed 3), on
+which both shipped droid-sim adapters were post-trained; the small Ctrl-World's default moved on to
+run 5 (the perceptual term, stop 36).
 """
 
 from __future__ import annotations
