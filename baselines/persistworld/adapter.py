@@ -16,8 +16,9 @@ default weights move on (a retrained small Ctrl-World), the base the shipped ada
 kept under ``weights/bases/<model>/<task>`` and chosen when its identity (training steps, seed)
 is the one the adapters name; any other base is still refused. Kept at present:
 ``bases/ctrl-world/droid-sim``, the small Ctrl-World's run 4 (600 steps at sigma ~ 80, seed 3), on
-which both shipped droid-sim adapters were post-trained; the small Ctrl-World's default moved on to
-run 5 (the perceptual term, stop 36).
+which the best-of-K ablation's adapters were post-trained; the small Ctrl-World's default moved on
+to run 5 (the perceptual term, stop 36), and the ``persistworld`` adapters were post-trained again
+on it.
 """
 
 from __future__ import annotations
