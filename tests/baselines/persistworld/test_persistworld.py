@@ -123,6 +123,7 @@ def test_adapters_run_on_the_kept_base_they_name(fresh_adapters, tmp_path, monke
                for v in VIEWS)
     on_default = _rollout(build(TASK, adapters=str(folder), num_steps=1))  # adapters of the default base stay on it
     assert all(np.array_equal(on_default[v], _rollout(build_ctrl_world(TASK, num_steps=1))[v]) for v in VIEWS)
-    save_adapters(tensors, tmp_path / "third", {"lora_rank": 4, "lora_alpha": 8.0, "base": base | {"seed": 5}})
-    with pytest.raises(AdapterMismatch, match="seed=5"):  # a third base is still refused
+    other_seed = base["seed"] + 1000  # neither the shipped base's seed nor the kept one's
+    save_adapters(tensors, tmp_path / "third", {"lora_rank": 4, "lora_alpha": 8.0, "base": base | {"seed": other_seed}})
+    with pytest.raises(AdapterMismatch, match=f"seed={other_seed}"):  # a third base is still refused
         build(TASK, adapters=str(tmp_path / "third"), num_steps=1)
