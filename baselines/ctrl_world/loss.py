@@ -11,36 +11,12 @@ id, no token dropout (CFG off).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from pwbench.diffusion.edm import loss_weight, precondition
-from pwbench.diffusion.residual import from_residual, to_residual
+from pwbench.diffusion.edm import precondition
+from pwbench.diffusion.estimate import X0Estimate
+from pwbench.diffusion.residual import to_residual
 from pwbench.train.perceptual import PerceptualLoss
-
-
-@dataclass
-class ChunkEstimate:
-    """The denoiser's x0 estimate of one noised batch of chunks, and what it should have been."""
-
-    x0: torch.Tensor  # (B, num_frames, C, h, w): residuals from ``current`` when ``residual``
-    target: torch.Tensor  # the same slots of the recorded chunk, in the same parameterisation
-    sigma: torch.Tensor  # (B, 1, 1, 1, 1)
-    current: torch.Tensor  # (B, C, h, w) the clean current latent
-    residual: bool
-
-    def x0_loss(self, sigma_data: float) -> torch.Tensor:
-        """The EDM-weighted squared error (the recipe's loss)."""
-        return ((self.x0 - self.target) ** 2 * loss_weight(self.sigma, sigma_data)).mean()
-
-    def predicted_frames(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Estimated and recorded latents of the frames a rollout outputs (slot 0, the current
-        frame, is left out), as absolute latents."""
-        x0, target = self.x0[:, 1:], self.target[:, 1:]
-        if self.residual:
-            x0, target = from_residual(x0, self.current), from_residual(target, self.current)
-        return x0, target
 
 
 def training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor, text_embeds: torch.Tensor | None,
@@ -55,13 +31,11 @@ def perceptual_training_loss(model, latents: torch.Tensor, pose_features: torch.
     """The x0 loss plus ``perceptual.weight`` x LPIPS of the estimated output frames
     (``--perceptual-weight``), and the two parts for the log."""
     est = estimate_chunk(model, latents, pose_features, text_embeds, generator)
-    x0_loss = est.x0_loss(model.config.sigma_data)
-    lpips = perceptual(*est.predicted_frames())
-    return x0_loss + perceptual.weight * lpips, {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
+    return perceptual.with_x0_loss(est, model.config.sigma_data)
 
 
 def estimate_chunk(model, latents: torch.Tensor, pose_features: torch.Tensor, text_embeds: torch.Tensor | None,
-                   generator: torch.Generator | None = None) -> ChunkEstimate:
+                   generator: torch.Generator | None = None) -> X0Estimate:
     """Noise one batch of training windows as the recipe does and estimate x0.
 
     latents: (B, num_history + num_frames, C, h, w) scaled latents, oldest first; slot
@@ -103,4 +77,5 @@ def estimate_chunk(model, latents: torch.Tensor, pose_features: torch.Tensor, te
     p = precondition(sigma, cfg.sigma_data)
     out = model.unet(x_in, p.c_noise.reshape(bsz), tokens, time_ids, frame_level_cond=True,
                      input_offset=offset)[:, nh:]
-    return ChunkEstimate(p.c_skip * noisy + p.c_out * out, target, sigma, current, cfg.residual)
+    # slot 0 of the chunk is the current frame itself: a rollout outputs slots 1..
+    return X0Estimate(p.c_skip * noisy + p.c_out * out, target, sigma, current, cfg.residual, first_output=1)

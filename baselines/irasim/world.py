@@ -24,7 +24,8 @@ from torch import nn
 from baselines.irasim.config import SMALL_NET, IRASimConfig
 from baselines.irasim.model import IRASim
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
-from pwbench.diffusion.edm import initial_noise_scale, loss_weight, precondition
+from pwbench.diffusion.edm import initial_noise_scale, precondition
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.recipe import SMALL_RECIPE, ResidualRecipe, noised_condition
 from pwbench.diffusion.residual import from_residual, to_residual
 from pwbench.diffusion.sampler import Denoiser, Trajectory, euler_sample, randn_per_row
@@ -106,6 +107,11 @@ class IRASimWorld(nn.Module):
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """EDM-weighted x0 loss of one batch: latents (B, 16, C, h, w) scaled, frame 0 the condition;
         actions (B, 15, 24). One sigma per window (the original's one timestep per video)."""
+        return self.estimate(latents, actions, generator).x0_loss(self.config.recipe.sigma_data)
+
+    def estimate(self, latents: torch.Tensor, actions: torch.Tensor,
+                 generator: torch.Generator | None = None) -> X0Estimate:
+        """Noise one batch as the recipe does and estimate the 15 residuals (all of them output)."""
         r = self.config.recipe
         b = latents.shape[0]
         dev, dt = latents.device, latents.dtype
@@ -116,8 +122,7 @@ class IRASimWorld(nn.Module):
         target = to_residual(latents[:, 1:], current)
         sigma = r.train_sigma.sample((b, 1, 1, 1, 1), generator, dev, dt)
         noisy = target + torch.randn(target.shape, device=dev, dtype=dt, generator=generator) * sigma
-        x0 = self.denoise(noisy, sigma, cond, actions, cs)
-        return ((x0 - target) ** 2 * loss_weight(sigma, r.sigma_data)).mean()
+        return X0Estimate(self.denoise(noisy, sigma, cond, actions, cs), target, sigma, current, residual=True)
 
     def denoiser(self, current: torch.Tensor, actions: torch.Tensor) -> Denoiser:
         """D(x, sigma) for one chunk at inference: the condition frame clean (sigma_c = 0); sigma a

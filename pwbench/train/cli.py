@@ -164,7 +164,7 @@ def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
         return 0
     if run.config.perceptual_weight and getattr(task, "perceptual", None) is None:
         raise PwbenchError(f"{task.name} has no perceptual loss: --perceptual-weight is supported for "
-                           "ctrl-world only (pwbench.train.perceptual)")
+                           "ctrl-world and irasim only (pwbench.train.perceptual)")
     state = train(task, run.config, run.out, resume=run.checkpoint)
     print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
           f"{episode_count} episodes)")

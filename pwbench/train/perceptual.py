@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import torch
 
+from pwbench.diffusion.estimate import X0Estimate
+
 Decode = Callable[[torch.Tensor], torch.Tensor]  # (N, C, V*h, w) scaled latents -> (N, V, 3, H, W) in [-1, 1]
 
 
@@ -54,6 +56,13 @@ class PerceptualLoss:
         with torch.no_grad():
             b = self._pixels(target)
         return self.network(a, b).mean()
+
+    def with_x0_loss(self, estimate: X0Estimate, sigma_data: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """The estimate's x0 loss plus ``weight`` x this term on its output frames, and both parts
+        (for ``metrics.jsonl``)."""
+        x0_loss = estimate.x0_loss(sigma_data)
+        lpips = self(*estimate.predicted_frames())
+        return x0_loss + self.weight * lpips, {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
 
     def _pixels(self, latents: torch.Tensor) -> torch.Tensor:
         frames = self.decode(latents.flatten(0, 1))  # (B*F, V, 3, H, W)

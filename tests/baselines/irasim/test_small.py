@@ -81,6 +81,22 @@ def test_loss_is_finite_and_trains_the_network_only() -> None:
     assert not torch.equal(loss.detach(), again.detach())  # the actions enter the loss
 
 
+def test_estimate_gives_the_training_loss_and_all_15_frames() -> None:
+    """The split estimate (what a perceptual term reads) is the training loss's, and every one of
+    the 15 residuals is an output frame, returned as absolute latents."""
+    model = _trained_a_little()
+    latents = torch.randn(2, 16, 4, 6, 4)
+    actions = torch.randn(2, 15, ACTION_DIM)
+    with torch.no_grad():
+        est = model.estimate(latents, actions, torch.Generator().manual_seed(4))
+        loss = model.training_loss(latents, actions, torch.Generator().manual_seed(4))
+    assert torch.equal(est.x0_loss(TINY.recipe.sigma_data), loss)
+    pred, target = est.predicted_frames()
+    assert pred.shape[1] == 15
+    torch.testing.assert_close(target, latents[:, 1:])  # the recorded frames after the condition
+    torch.testing.assert_close(pred, est.x0 + latents[:, :1])
+
+
 def _rollout(model: IRASimModel, ctx) -> dict[str, np.ndarray]:
     model.reset(ctx)
     chunks = [model.step(ctx.future_actions[s:s + 15], np.zeros((0, 7))) for s in range(0, ctx.horizon, 15)]
