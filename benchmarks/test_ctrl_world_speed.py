@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from baselines.ctrl_world.config import SMALL
-from baselines.ctrl_world.loss import perceptual_training_loss, training_loss
+from baselines.ctrl_world.loss import estimate_chunk
 from baselines.ctrl_world.model import CtrlWorld
-from pwbench.train.perceptual import PerceptualLoss
+from pwbench.train.perceptual import estimate_loss, perceptual_for
 
 THREADS = int(os.environ.get("PWBENCH_BENCH_THREADS", "1"))
 
@@ -38,13 +38,10 @@ def test_small_train_step(benchmark, perceptual_weight: float) -> None:
     params = [p for n, p in model.named_parameters() if n.startswith(("unet.", "action_encoder."))]
     opt = torch.optim.AdamW(params, lr=1e-4)
     gen = torch.Generator().manual_seed(0)
-    perceptual = PerceptualLoss(model.codec.decode_views_with_grad, perceptual_weight) if perceptual_weight else None
+    perceptual = perceptual_for(model.codec.decode_views_with_grad, perceptual_weight)
 
     def step() -> None:
-        if perceptual is None:
-            loss = training_loss(model, latents, feats, text, generator=gen)
-        else:
-            loss, _ = perceptual_training_loss(model, latents, feats, text, perceptual, generator=gen)
+        loss = estimate_loss(estimate_chunk(model, latents, feats, text, generator=gen), SMALL.sigma_data, perceptual)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

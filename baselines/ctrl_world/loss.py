@@ -16,22 +16,12 @@ import torch
 from pwbench.diffusion.edm import precondition
 from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.residual import to_residual
-from pwbench.train.perceptual import PerceptualLoss
 
 
 def training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor, text_embeds: torch.Tensor | None,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Teacher-forced loss of one batch: :func:`estimate_chunk`'s EDM-weighted x0 error."""
     return estimate_chunk(model, latents, pose_features, text_embeds, generator).x0_loss(model.config.sigma_data)
-
-
-def perceptual_training_loss(model, latents: torch.Tensor, pose_features: torch.Tensor,
-                             text_embeds: torch.Tensor | None, perceptual: PerceptualLoss,
-                             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The x0 loss plus ``perceptual.weight`` x LPIPS of the estimated output frames
-    (``--perceptual-weight``), and the two parts for the log."""
-    est = estimate_chunk(model, latents, pose_features, text_embeds, generator)
-    return perceptual.with_x0_loss(est, model.config.sigma_data)
 
 
 def estimate_chunk(model, latents: torch.Tensor, pose_features: torch.Tensor, text_embeds: torch.Tensor | None,

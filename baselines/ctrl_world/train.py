@@ -31,7 +31,7 @@ import torch
 from baselines.ctrl_world.action_encoder import PoseEncoder
 from baselines.ctrl_world.checkpoint import save_small
 from baselines.ctrl_world.config import CONFIGS, CtrlWorldConfig
-from baselines.ctrl_world.loss import perceptual_training_loss, training_loss
+from baselines.ctrl_world.loss import estimate_chunk
 from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
@@ -39,7 +39,7 @@ from pwbench.train import small
 from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts, train_config
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
-from pwbench.train.perceptual import PerceptualLoss
+from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
 from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -90,7 +90,8 @@ class CtrlWorldTrainTask:
         self._facts = facts
         self.device = device
         self.perceptual = perceptual
-        self._parts: dict[str, float] = {}
+        if perceptual is not None:  # the loop logs the loss's two parts to metrics.jsonl
+            self.after_step = perceptual.after_step
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.module.named_parameters() if n.startswith(TRAINED_MODULES)]
@@ -104,14 +105,8 @@ class CtrlWorldTrainTask:
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
         """The x0 loss, plus ``perceptual.weight`` x LPIPS of the estimated frames when set."""
         latents, feats, text = batch
-        if self.perceptual is None:
-            return training_loss(self.module, latents, feats, text, generator=generator)
-        loss, self._parts = perceptual_training_loss(self.module, latents, feats, text, self.perceptual, generator)
-        return loss
-
-    def after_step(self, step: int) -> dict[str, float]:
-        """The loss's two parts, logged to metrics.jsonl when a perceptual term is on."""
-        return self._parts
+        est = estimate_chunk(self.module, latents, feats, text, generator)
+        return estimate_loss(est, self.module.config.sigma_data, self.perceptual)
 
     def with_actions_of(self, batch, order: torch.Tensor):
         latents, feats, text = batch
@@ -151,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]
     run.episodes.clear()
-    weight = run.config.perceptual_weight
-    perceptual = PerceptualLoss(model.codec.decode_views_with_grad, weight, run.config.device) if weight else None
+    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
     task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device,
                               perceptual)
     return finish(task, run, len(encoded))

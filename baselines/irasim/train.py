@@ -32,7 +32,7 @@ from baselines.irasim.world import CONFIGS, SMALL, IRASimWorld
 from pwbench.train import small
 from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run, train_config
 from pwbench.train.fit import encode_episode
-from pwbench.train.perceptual import PerceptualLoss
+from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
 
@@ -57,7 +57,8 @@ class IRASimTrainTask:
         self._facts = facts
         self.device = device
         self.perceptual = perceptual
-        self._parts: dict[str, float] = {}
+        if perceptual is not None:  # the loop logs the loss's two parts to metrics.jsonl
+            self.after_step = perceptual.after_step
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.module.named_parameters() if n.startswith("net.") and p.requires_grad]
@@ -69,15 +70,8 @@ class IRASimTrainTask:
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
         """The x0 loss, plus ``perceptual.weight`` x LPIPS of the 15 estimated frames when set."""
         latents, actions = batch
-        if self.perceptual is None:
-            return self.module.training_loss(latents, actions, generator)
         est = self.module.estimate(latents, actions, generator)
-        loss, self._parts = self.perceptual.with_x0_loss(est, self.module.config.recipe.sigma_data)
-        return loss
-
-    def after_step(self, step: int) -> dict[str, float]:
-        """The loss's two parts, logged to metrics.jsonl when a perceptual term is on."""
-        return self._parts
+        return estimate_loss(est, self.module.config.recipe.sigma_data, self.perceptual)
 
     def with_actions_of(self, batch, order: torch.Tensor):
         latents, actions = batch
@@ -103,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
                               torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
     run.episodes.clear()
-    weight = run.config.perceptual_weight
-    perceptual = PerceptualLoss(model.codec.decode_views_with_grad, weight, run.config.device) if weight else None
+    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
     task = IRASimTrainTask(model, WindowSampler(encoded, small.consecutive_windows(frames)), run.facts,
                            run.config.device, perceptual)
     return finish(task, run, len(encoded))

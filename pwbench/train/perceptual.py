@@ -47,6 +47,7 @@ class PerceptualLoss:
         self.decode = decode
         self.weight = weight
         self.network = network.eval().requires_grad_(False)
+        self.last_parts: dict[str, float] = {}
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``pred`` and ``target``: (B, F, C, V*h, w) scaled latents of the same frames."""
@@ -57,13 +58,29 @@ class PerceptualLoss:
             b = self._pixels(target)
         return self.network(a, b).mean()
 
-    def with_x0_loss(self, estimate: X0Estimate, sigma_data: float) -> tuple[torch.Tensor, dict[str, float]]:
-        """The estimate's x0 loss plus ``weight`` x this term on its output frames, and both parts
-        (for ``metrics.jsonl``)."""
+    def with_x0_loss(self, estimate: X0Estimate, sigma_data: float) -> torch.Tensor:
+        """The estimate's x0 loss plus ``weight`` x this term on its output frames; both parts are
+        kept for :meth:`after_step`."""
         x0_loss = estimate.x0_loss(sigma_data)
         lpips = self(*estimate.predicted_frames())
-        return x0_loss + self.weight * lpips, {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
+        self.last_parts = {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
+        return x0_loss + self.weight * lpips
+
+    def after_step(self, step: int) -> dict[str, float]:
+        """The last loss's two parts: a train task hands this to the loop as its ``after_step``
+        hook, which appends them to ``metrics.jsonl``."""
+        return dict(self.last_parts)
 
     def _pixels(self, latents: torch.Tensor) -> torch.Tensor:
         frames = self.decode(latents.flatten(0, 1))  # (B*F, V, 3, H, W)
         return frames.flatten(0, 1).clamp(-1.0, 1.0)
+
+
+def perceptual_for(decode: Decode, weight: float, device: str = "cpu") -> PerceptualLoss | None:
+    """The term a run's ``--perceptual-weight`` asks for, or None when it is 0."""
+    return PerceptualLoss(decode, weight, device) if weight else None
+
+
+def estimate_loss(estimate: X0Estimate, sigma_data: float, perceptual: PerceptualLoss | None) -> torch.Tensor:
+    """What a family's train task optimises: the x0 loss, plus the perceptual term when there is one."""
+    return estimate.x0_loss(sigma_data) if perceptual is None else perceptual.with_x0_loss(estimate, sigma_data)
