@@ -3,7 +3,7 @@
 The same data, validation split, fits (:mod:`pwbench.train.small`), loop and recipe as the small
 Ctrl-World and IRASim; WPE's own parts: windows of ``max_frames`` (8) consecutive frames, a
 reference frame per window drawn uniformly from 0..6 (the frames before it clean context, the
-frames after it diffusion-forced, :meth:`baselines.wpe.world.WPEWorld.training_loss`), frame
+frames after it diffusion-forced, :meth:`baselines.wpe.world.WPEWorld.estimate`), frame
 actions against the reference's pose, the latent scale fitted over the 7-frame reach.
 ``--config`` picks the network: the small WPE, or the same with a pose map
 (:mod:`pwbench.diffusion.pose_map`). ``--init-from`` / ``--export`` as for every small model
@@ -25,6 +25,7 @@ from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.train import small
 from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run, train_config
 from pwbench.train.fit import encode_episode
+from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
 
@@ -37,13 +38,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 class WPETrainTask:
-    def __init__(self, model: WPEWorld, sampler: WindowSampler, facts: dict[str, Any], device: str) -> None:
+    def __init__(self, model: WPEWorld, sampler: WindowSampler, facts: dict[str, Any], device: str,
+                 perceptual: PerceptualLoss | None = None) -> None:
         self.name = model.config.name
         self.module = model
         self.sampler = sampler
         self.actions = FrameActionFeatures.from_facts(facts)
         self._facts = facts
         self.device = device
+        self.perceptual = perceptual
+        if perceptual is not None:  # the loop logs the loss's two parts to metrics.jsonl
+            self.after_step = perceptual.after_step
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.module.named_parameters() if n.startswith("net.")]
@@ -59,8 +64,11 @@ class WPETrainTask:
         return self.actions(poses, poses[torch.arange(len(k)), k]).to(self.device)
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
+        """The x0 loss, plus ``perceptual.weight`` x LPIPS of the frames after each window's
+        reference when set."""
         latents, actions, k, _ = batch
-        return self.module.training_loss(latents, actions, k, generator)
+        est = self.module.estimate(latents, actions, k, generator)
+        return estimate_loss(est, self.module.config.recipe.sigma_data, self.perceptual)
 
     def with_actions_of(self, batch, order: torch.Tensor):
         """Window i with window order[i]'s poses, featurised against its own reference index k_i
@@ -89,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
                               torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
     run.episodes.clear()
+    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
     task = WPETrainTask(model, WindowSampler(encoded, small.consecutive_windows(frames)), run.facts,
-                        run.config.device)
+                        run.config.device, perceptual)
     return finish(task, run, len(encoded))
 
 

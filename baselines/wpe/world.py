@@ -31,7 +31,8 @@ from torch import nn
 from baselines.wpe.config import WPEConfig
 from baselines.wpe.model import WPE, FrameCache
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
-from pwbench.diffusion.edm import initial_noise_scale, loss_weight, precondition
+from pwbench.diffusion.edm import initial_noise_scale, precondition
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.diffusion.recipe import SMALL_RECIPE, ResidualRecipe, noised_condition
 from pwbench.diffusion.residual import to_residual
@@ -118,11 +119,17 @@ class WPEWorld(nn.Module):
 
     def training_loss(self, latents: torch.Tensor, actions: torch.Tensor, k: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """The EDM-weighted x0 loss of one batch over the frames after each window's reference
+        (:meth:`estimate`)."""
+        return self.estimate(latents, actions, k, generator).x0_loss(self.config.recipe.sigma_data)
+
+    def estimate(self, latents: torch.Tensor, actions: torch.Tensor, k: torch.Tensor,
+                 generator: torch.Generator | None = None) -> X0Estimate:
         """latents (B, F, C, h, w) scaled; k (B,) each window's reference frame (0..F-2, drawn by
         the caller with the batch); actions (B, F, A) taken against the reference's pose. Frames
         before k are clean context at the stabilization level, frame k is the raw (lightly noised)
-        condition, every later frame gets its own sigma (diffusion forcing); the EDM-weighted x0
-        loss is over the frames after k."""
+        condition, every later frame gets its own sigma (diffusion forcing) and is ``predicted``:
+        in the loss, and what a rollout outputs."""
         r, cfg = self.config.recipe, self.config
         b, f = latents.shape[:2]
         dev, dt = latents.device, latents.dtype
@@ -138,9 +145,7 @@ class WPEWorld(nn.Module):
         noise = torch.randn(target.shape, device=dev, dtype=dt, generator=generator)
         noisy = target + noise * (sigma * future)[..., None, None, None]  # context frames stay clean
         x0 = self.denoise(noisy, sigma, k, ref_code, cs, actions)
-        weight = loss_weight(sigma, r.sigma_data) * future
-        err = ((x0 - target) ** 2).mean(dim=(2, 3, 4))
-        return (err * weight).sum() / future.sum()
+        return X0Estimate(x0, target, sigma[..., None, None, None], current, residual=True, predicted=future)
 
     @torch.no_grad()
     def chunk_trajectory(self, window: torch.Tensor, new: int, actions: torch.Tensor, generator: Generators,

@@ -52,8 +52,7 @@ def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
     add_train_sigma_argument(p)
     p.add_argument("--perceptual-weight", type=float, default=d.perceptual_weight, metavar="W",
                    help="add W x LPIPS between the decoded x0 estimate and the recorded frames to the loss "
-                        "(pwbench.train.perceptual; the evaluation's own LPIPS network; families that "
-                        "support it only)")
+                        "(pwbench.train.perceptual; the evaluation's own LPIPS network)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--init-from", default=None, metavar="DIR",
@@ -163,8 +162,8 @@ def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
         print(json.dumps(action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed), indent=1))
         return 0
     if run.config.perceptual_weight and getattr(task, "perceptual", None) is None:
-        raise PwbenchError(f"{task.name} has no perceptual loss: --perceptual-weight is supported for "
-                           "ctrl-world and irasim only (pwbench.train.perceptual)")
+        raise PwbenchError(f"{task.name} has no perceptual loss: its train task does not wire "
+                           "--perceptual-weight (pwbench.train.perceptual)")
     state = train(task, run.config, run.out, resume=run.checkpoint)
     print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
           f"{episode_count} episodes)")

@@ -89,16 +89,18 @@ def test_a_family_without_the_term_refuses_the_weight(tmp_path: Path) -> None:
         name = "plain"
 
     run = PreparedRun(TrainConfig(perceptual_weight=1.0), tmp_path, torch.nn.Linear(1, 1), None, [], {})
-    with pytest.raises(PwbenchError, match="--perceptual-weight is supported for ctrl-world and irasim only"):
+    with pytest.raises(PwbenchError, match="plain has no perceptual loss"):
         finish(PlainTask(), run, 0)
 
 
-@pytest.mark.parametrize("family", ["ctrl-world", "irasim"])
+@pytest.mark.parametrize("family", ["ctrl-world", "irasim", "wpe"])
 def test_a_family_trains_with_the_term_and_logs_both_parts(family: str, tiny_dataset: Path, tmp_path: Path) -> None:
     if family == "ctrl-world":
         from baselines.ctrl_world.train import main
-    else:
+    elif family == "irasim":
         from baselines.irasim.train import main
+    else:
+        from baselines.wpe.train import main
 
     out = tmp_path / "run"
     args = ["--task", "droid-sim", "--data", str(tiny_dataset), "--out", str(out), "--batch-size", "2",

@@ -16,6 +16,8 @@ from baselines.wpe.adapter import WPEModel, build
 from baselines.wpe.train import main
 from baselines.wpe.weights import load_small
 from baselines.wpe.world import SMALL, SMALL_NET, SMALL_POSE_MAP, SmallWPEConfig, WPEWorld
+from pwbench.diffusion.edm import loss_weight
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.errors import PwbenchError
 from pwbench.models.shards import SmallWeightsError
@@ -75,6 +77,30 @@ def test_loss_trains_only_frames_after_the_reference() -> None:
         x[:, 7] += 1.0
         after = model.denoise(x, sigma, ref, code, cs, acts)
     assert torch.equal(before[:, :7], after[:, :7]) and not torch.equal(before[:, 7], after[:, 7])
+
+def test_estimate_gives_the_training_loss_by_hand_and_the_frames_after_each_reference() -> None:
+    """The split estimate (what a perceptual term reads) is the training loss's; that loss is the
+    EDM-weighted squared error toward the recorded residuals, averaged over the frames after each
+    window's reference; and exactly those frames are output, as absolute latents."""
+    model = _trained_a_little()
+    sd = TINY.recipe.sigma_data
+    latents, actions, k = torch.randn(3, 8, 4, 6, 4), torch.randn(3, 8, A), torch.tensor([0, 3, 6])
+    with torch.no_grad():
+        est = model.estimate(latents, actions, k, torch.Generator().manual_seed(5))
+        loss = model.training_loss(latents, actions, k, torch.Generator().manual_seed(5))
+    assert torch.equal(est.x0_loss(sd), loss)
+    after = [(i, f) for i in range(3) for f in range(int(k[i]) + 1, 8)]  # 7 + 4 + 1 frames
+    weight = loss_weight(est.sigma.reshape(3, 8), sd)
+    by_hand = sum(weight[i, f] * ((est.x0[i, f] - (latents[i, f] - latents[i, k[i]])) ** 2).mean()
+                  for i, f in after) / len(after)
+    torch.testing.assert_close(loss, by_hand)
+    pred, target = est.predicted_frames()
+    assert pred.shape == (len(after), 1, 4, 6, 4)
+    torch.testing.assert_close(target[:, 0], torch.stack([latents[i, f] for i, f in after]))
+    torch.testing.assert_close(pred[:, 0], torch.stack([est.x0[i, f] + latents[i, k[i]] for i, f in after]))
+    with pytest.raises(ValueError, match="not both"):
+        X0Estimate(est.x0, est.target, est.sigma, est.current, True, first_output=1, predicted=est.predicted)
+
 
 @pytest.mark.parametrize(("rope", "pose_map"), [("standard", 0), ("pixel", 0), ("standard", 2)])
 def test_incremental_network_equals_one_pass_over_the_window(rope: str, pose_map: int) -> None:
