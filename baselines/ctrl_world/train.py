@@ -89,9 +89,7 @@ class CtrlWorldTrainTask:
         self.poses = pose_encoder(model.config, facts)
         self._facts = facts
         self.device = device
-        self.perceptual = perceptual
-        if perceptual is not None:  # the loop logs the loss's two parts to metrics.jsonl
-            self.after_step = perceptual.after_step
+        self.perceptual = perceptual  # finish() hands its after_step hook to the loop
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.module.named_parameters() if n.startswith(TRAINED_MODULES)]

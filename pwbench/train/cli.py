@@ -161,9 +161,12 @@ def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
     if run.probe_batches is not None:
         print(json.dumps(action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed), indent=1))
         return 0
-    if run.config.perceptual_weight and getattr(task, "perceptual", None) is None:
+    perceptual = getattr(task, "perceptual", None)
+    if run.config.perceptual_weight and perceptual is None:
         raise PwbenchError(f"{task.name} has no perceptual loss: its train task does not wire "
                            "--perceptual-weight (pwbench.train.perceptual)")
+    if perceptual is not None:  # the loop logs the loss's two parts to metrics.jsonl
+        task.after_step = perceptual.after_step
     state = train(task, run.config, run.out, resume=run.checkpoint)
     print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
           f"{episode_count} episodes)")
