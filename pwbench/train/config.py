@@ -17,7 +17,7 @@ class TrainConfig:
     minutes: float | None = None  # stop (and save) after this much training wall time
     batch_size: int = 4
     lr: float = 3e-4
-    warmup: int = 200  # linear warm-up steps
+    warmup: int = 50  # linear warm-up steps; 50 is what the shipped small models' runs used (model cards)
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     ema_decay: float = 0.998  # EMA of the trainable parameters (ramped up as (1+t)/(10+t))
