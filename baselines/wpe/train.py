@@ -46,7 +46,7 @@ class WPETrainTask:
         self.actions = FrameActionFeatures.from_facts(facts)
         self._facts = facts
         self.device = device
-        self.perceptual = perceptual  # finish() hands its after_step hook to the loop
+        self.perceptual = perceptual  # finish() passes its after_step hook to the loop
 
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.module.named_parameters() if n.startswith("net.")]

@@ -165,9 +165,8 @@ def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
     if run.config.perceptual_weight and perceptual is None:
         raise PwbenchError(f"{task.name} has no perceptual loss: its train task does not wire "
                            "--perceptual-weight (pwbench.train.perceptual)")
-    if perceptual is not None:  # the loop logs the loss's two parts to metrics.jsonl
-        task.after_step = perceptual.after_step
-    state = train(task, run.config, run.out, resume=run.checkpoint)
+    hook = perceptual.after_step if perceptual is not None else None  # the loss's two parts, to metrics.jsonl
+    state = train(task, run.config, run.out, resume=run.checkpoint, after_step=hook)
     print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
           f"{episode_count} episodes)")
     return 0

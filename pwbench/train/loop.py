@@ -10,7 +10,9 @@ Resuming from it continues the same sequence of batches, noise and updates bit f
 
 A task may also define ``after_step(step) -> dict`` (called after each optimiser step, e.g. an
 RL task's old-policy update); the scalars it returns are appended to ``metrics.jsonl``, one line
-per step, cut back to the checkpoint's step on resume so the log matches the weights.
+per step, cut back to the checkpoint's step on resume so the log matches the weights. A caller
+may pass one more such hook (``train(..., after_step=...)``, e.g. the perceptual term's part
+logger, which belongs to the loss, not to the task); both rows go into the same line.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,12 +80,13 @@ def ema_state_dict(module: nn.Module, ckpt: dict[str, Any]) -> dict[str, torch.T
 
 
 def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[str, Any] | None = None,
-          progress: bool = True) -> TrainState:
+          progress: bool = True, after_step: Callable[[int], dict[str, float]] | None = None) -> TrainState:
     """Train ``task`` until ``config.steps`` (or ``config.minutes``); returns the final state.
 
     ``resume``: a checkpoint from :func:`read_checkpoint` of the same run (its settings must
     match, except the step/time budget). The module must already hold the checkpoint's weights
-    or be freshly initialised; the loop loads them again to be sure.
+    or be freshly initialised; the loop loads them again to be sure. ``after_step``: a hook run
+    after the task's own (module docstring).
     """
     from tqdm import tqdm
 
@@ -133,7 +137,7 @@ def train(task: TrainTask, config: TrainConfig, out: str | Path, resume: dict[st
         atomic_write_bytes(out / CHECKPOINT, buf.getvalue())
         plot_losses(state.losses, out / "loss.png", f"{task.name} ({state.step} steps)")
 
-    after_step = getattr(task, "after_step", None)
+    after_step = _chain(getattr(task, "after_step", None), after_step)
     log = _MetricsLog(out / METRICS_LOG, state.step) if after_step is not None and replicas.is_main else None
     module.train()
     t_save = time.monotonic()
@@ -194,3 +198,18 @@ class _MetricsLog:
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def _chain(*hooks: Callable[[int], dict[str, float]] | None) -> Callable[[int], dict[str, float]] | None:
+    """One ``after_step`` hook running every given one in order, their rows merged (None: none given)."""
+    present = [h for h in hooks if h is not None]
+    if not present:
+        return None
+
+    def run(step: int) -> dict[str, float]:
+        row: dict[str, float] = {}
+        for hook in present:
+            row.update(hook(step))
+        return row
+
+    return run

@@ -67,8 +67,8 @@ class PerceptualLoss:
         return x0_loss + self.weight * lpips
 
     def after_step(self, step: int) -> dict[str, float]:
-        """The last loss's two parts: :func:`pwbench.train.cli.finish` hands this to the loop as the
-        task's ``after_step`` hook, which appends them to ``metrics.jsonl``."""
+        """The last loss's two parts: :func:`pwbench.train.cli.finish` passes this to the loop as an
+        ``after_step`` hook, which appends them to ``metrics.jsonl``."""
         return dict(self.last_parts)
 
     def _pixels(self, latents: torch.Tensor) -> torch.Tensor:
