@@ -35,11 +35,12 @@ from baselines.ctrl_world.loss import estimate_chunk
 from baselines.ctrl_world.model import CtrlWorld
 from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.train import small
 from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts, train_config
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
-from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
+from pwbench.train.perceptual import perceptual_for
 from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -78,21 +79,19 @@ def pose_encoder(cfg: CtrlWorldConfig, facts: dict[str, Any]) -> PoseEncoder:
     return PoseEncoder(cfg.pose_features, facts["pose_q01"], facts["pose_q99"], facts.get("pose_delta_scale"))
 
 
-class CtrlWorldTrainTask:
-    """The hooks :func:`pwbench.train.loop.train` needs, for the Ctrl-World family."""
+class CtrlWorldTrainTask(small.SmallTrainTask):
+    """A batch: windows of :func:`baselines.ctrl_world.windows.window_pattern` with their pose
+    features against the current frame and the instruction's text embedding."""
 
-    def __init__(self, model: CtrlWorld, sampler: WindowSampler, facts: dict[str, Any], device: str,
-                 perceptual: PerceptualLoss | None = None) -> None:
-        self.name = model.config.name
-        self.module = model
-        self.sampler = sampler
-        self.poses = pose_encoder(model.config, facts)
-        self._facts = facts
-        self.device = device
-        self.perceptual = perceptual  # finish() passes its after_step hook to the loop
+    trained = TRAINED_MODULES
 
-    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return [(n, p) for n, p in self.module.named_parameters() if n.startswith(TRAINED_MODULES)]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.poses = pose_encoder(self.module.config, self._facts)
+
+    @property
+    def sigma_data(self) -> float:
+        return self.module.config.sigma_data
 
     def batch(self, rng: np.random.Generator, size: int):
         w = self.sampler.draw(rng, size)
@@ -100,18 +99,13 @@ class CtrlWorldTrainTask:
         feats = self.poses(w.poses, w.poses[:, nh])
         return tuple(t.to(self.device) for t in (w.latents, feats, w.text))
 
-    def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
-        """The x0 loss, plus ``perceptual.weight`` x LPIPS of the estimated frames when set."""
+    def estimate(self, batch, generator: torch.Generator) -> X0Estimate:
         latents, feats, text = batch
-        est = estimate_chunk(self.module, latents, feats, text, generator)
-        return estimate_loss(est, self.module.config.sigma_data, self.perceptual)
+        return estimate_chunk(self.module, latents, feats, text, generator)
 
     def with_actions_of(self, batch, order: torch.Tensor):
         latents, feats, text = batch
         return latents, feats[order.to(feats.device)], text
-
-    def facts(self) -> dict[str, Any]:
-        return self._facts
 
 
 def export(out: Path, dest: Path) -> dict[str, Any]:

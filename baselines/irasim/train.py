@@ -20,8 +20,6 @@ with ``training.json`` and ``loss.png``.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,11 +27,9 @@ import torch
 
 from baselines.irasim.actions import FrameActions
 from baselines.irasim.world import CONFIGS, SMALL, IRASimWorld
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.train import small
-from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run, train_config
-from pwbench.train.fit import encode_episode
-from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
-from pwbench.train.windows import EncodedEpisode, WindowSampler
+from pwbench.train.cli import add_config_argument, add_train_arguments, train_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -45,60 +41,31 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class IRASimTrainTask:
-    """The hooks :func:`pwbench.train.loop.train` needs."""
+class IRASimTrainTask(small.SmallTrainTask):
+    """A batch: 16-frame windows and their frame actions; the estimate: all 15 predicted frames."""
 
-    def __init__(self, model: IRASimWorld, sampler: WindowSampler, facts: dict[str, Any], device: str,
-                 perceptual: PerceptualLoss | None = None) -> None:
-        self.name = model.config.name
-        self.module = model
-        self.sampler = sampler
-        self.actions = FrameActions.from_facts(facts)
-        self._facts = facts
-        self.device = device
-        self.perceptual = perceptual  # finish() passes its after_step hook to the loop
-
-    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return [(n, p) for n, p in self.module.named_parameters() if n.startswith("net.") and p.requires_grad]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actions = FrameActions.from_facts(self._facts)
 
     def batch(self, rng: np.random.Generator, size: int):
         w = self.sampler.draw(rng, size)
         return w.latents.to(self.device), self.actions(w.poses).to(self.device)
 
-    def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
-        """The x0 loss, plus ``perceptual.weight`` x LPIPS of the 15 estimated frames when set."""
+    def estimate(self, batch, generator: torch.Generator) -> X0Estimate:
         latents, actions = batch
-        est = self.module.estimate(latents, actions, generator)
-        return estimate_loss(est, self.module.config.recipe.sigma_data, self.perceptual)
+        return self.module.estimate(latents, actions, generator)
 
     def with_actions_of(self, batch, order: torch.Tensor):
         latents, actions = batch
         return latents, actions[order.to(actions.device)]
 
-    def facts(self) -> dict[str, Any]:
-        return self._facts
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
     cfg = small.with_train_sigma(CONFIGS[args.config], train_config(args).sigma_distribution())
-    if args.export:
-        facts = small.export(Path(args.out), Path(args.export), lambda: IRASimWorld(cfg), "irasim small")
-        print(json.dumps(facts, indent=1))
-        return 0
-
-    def fit(model, episodes, seed):
-        return small.fit_statistics(model, episodes, seed, reach=cfg.chunk)
-
-    run = prepare_run(args, lambda: IRASimWorld(cfg), (cfg.view_height, cfg.view_width), fit, small.warm_start)
-    model, frames = run.model, cfg.net.num_frames
-    encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
-                              torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
-    run.episodes.clear()
-    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
-    task = IRASimTrainTask(model, WindowSampler(encoded, small.consecutive_windows(frames)), run.facts,
-                           run.config.device, perceptual)
-    return finish(task, run, len(encoded))
+    return small.train_main(args, cfg, IRASimWorld, IRASimTrainTask, frames=cfg.net.num_frames, reach=cfg.chunk,
+                            title="irasim small")
 
 
 if __name__ == "__main__":

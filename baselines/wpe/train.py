@@ -13,20 +13,16 @@ actions against the reference's pose, the latent scale fitted over the 7-frame r
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from baselines.wpe.world import CONFIGS, SMALL, WPEWorld
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.train import small
-from pwbench.train.cli import add_config_argument, add_train_arguments, finish, prepare_run, train_config
-from pwbench.train.fit import encode_episode
-from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
-from pwbench.train.windows import EncodedEpisode, WindowSampler
+from pwbench.train.cli import add_config_argument, add_train_arguments, train_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -37,19 +33,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class WPETrainTask:
-    def __init__(self, model: WPEWorld, sampler: WindowSampler, facts: dict[str, Any], device: str,
-                 perceptual: PerceptualLoss | None = None) -> None:
-        self.name = model.config.name
-        self.module = model
-        self.sampler = sampler
-        self.actions = FrameActionFeatures.from_facts(facts)
-        self._facts = facts
-        self.device = device
-        self.perceptual = perceptual  # finish() passes its after_step hook to the loop
+class WPETrainTask(small.SmallTrainTask):
+    """A batch: 8-frame windows, each with a reference index k and its frame actions against the
+    pose at k; the estimate: the frames after each window's reference."""
 
-    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return [(n, p) for n, p in self.module.named_parameters() if n.startswith("net.")]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actions = FrameActionFeatures.from_facts(self._facts)
 
     def batch(self, rng: np.random.Generator, size: int):
         w = self.sampler.draw(rng, size)
@@ -61,12 +51,9 @@ class WPETrainTask:
         k = k.cpu()
         return self.actions(poses, poses[torch.arange(len(k)), k]).to(self.device)
 
-    def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
-        """The x0 loss, plus ``perceptual.weight`` x LPIPS of the frames after each window's
-        reference when set."""
+    def estimate(self, batch, generator: torch.Generator) -> X0Estimate:
         latents, actions, k, _ = batch
-        est = self.module.estimate(latents, actions, k, generator)
-        return estimate_loss(est, self.module.config.recipe.sigma_data, self.perceptual)
+        return self.module.estimate(latents, actions, k, generator)
 
     def with_actions_of(self, batch, order: torch.Tensor):
         """Window i with window order[i]'s poses, featurised against its own reference index k_i
@@ -74,31 +61,12 @@ class WPETrainTask:
         latents, _, k, poses = batch
         return latents, self._features(poses[order], k), k, poses
 
-    def facts(self) -> dict[str, Any]:
-        return self._facts
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
     cfg = small.with_train_sigma(CONFIGS[args.config], train_config(args).sigma_distribution())
-    if args.export:
-        print(json.dumps(small.export(Path(args.out), Path(args.export), lambda: WPEWorld(cfg), "wpe small"),
-                         indent=1))
-        return 0
     frames = cfg.net.max_frames
-
-    def fit(model, episodes, seed):
-        return small.fit_statistics(model, episodes, seed, reach=frames - 1)
-
-    run = prepare_run(args, lambda: WPEWorld(cfg), (cfg.view_height, cfg.view_width), fit, small.warm_start)
-    model = run.model
-    encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, run.config.device),
-                              torch.from_numpy(e.pose), torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
-    run.episodes.clear()
-    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
-    task = WPETrainTask(model, WindowSampler(encoded, small.consecutive_windows(frames)), run.facts,
-                        run.config.device, perceptual)
-    return finish(task, run, len(encoded))
+    return small.train_main(args, cfg, WPEWorld, WPETrainTask, frames=frames, reach=frames - 1, title="wpe small")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ IRASim and WPE (and any later family on the shared recipe) train a ``net`` besid
 * :func:`export` — the EMA weights of a checkpoint as safetensors shards with every fitted
   statistic and training fact in the metadata, plus ``training.json`` and ``loss.png``;
 * :func:`consecutive_windows` — windows of consecutive frames starting anywhere;
-* :func:`with_train_sigma` — a configuration that trains at ``--train-sigma`` instead of its recipe's.
+* :func:`with_train_sigma` — a configuration that trains at ``--train-sigma`` instead of its recipe's;
+* :class:`SmallTrainTask` — the loop's hooks that every family's train task shares (Ctrl-World's too);
+* :func:`train_main` — a trainer's ``main`` for a family on consecutive windows (IRASim, WPE).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,18 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from pwbench.data.train_split import TrainEpisode
+from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.poses import delta_scale_from_episodes
 from pwbench.diffusion.schedule import LogNormalSigma
 from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import first_load_problem, read_shards, save_shards, shard_files
-from pwbench.train.cli import run_facts
-from pwbench.train.fit import fit_codec, pose_statistics, residual_scale
+from pwbench.train.cli import finish, prepare_run, run_facts
+from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
+from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
 from pwbench.train.plot import plot_losses
-from pwbench.train.windows import WindowPattern
+from pwbench.train.windows import EncodedEpisode, WindowPattern, WindowSampler
 
 FITTED_FACTS = ("pca_variance", "residual_std_raw", "pose_q01", "pose_q99", "stats_source", "pose_delta_scale",
                 "pose_step_scale", "scaling_factor", "train_episodes", "validation_episodes", "data")
@@ -133,3 +139,67 @@ def with_train_sigma(config, sigma: LogNormalSigma | None):
     if hasattr(config, "recipe"):
         return replace(config, recipe=replace(config.recipe, train_sigma=sigma))
     return replace(config, train_sigma=sigma)
+
+
+class SmallTrainTask:
+    """The :class:`~pwbench.train.loop.TrainTask` hooks every small world model's trainer shares.
+
+    Each family's task differs only in how it draws a batch, estimates x0 from it and swaps its
+    actions for the action probe; the loss (the x0 loss, plus the perceptual term when
+    ``--perceptual-weight`` asks for it), the trained parameters and the facts are the same, so
+    they live here once. A subclass defines ``batch``, :meth:`estimate` and ``with_actions_of``,
+    and names its trained modules in ``trained`` when they are not the ``net``."""
+
+    trained: tuple[str, ...] = ("net.",)  # prefixes of the parameter names the optimiser updates
+
+    def __init__(self, model: nn.Module, sampler: WindowSampler, facts: dict[str, Any], device: str,
+                 perceptual: PerceptualLoss | None = None) -> None:
+        self.name = model.config.name
+        self.module = model
+        self.sampler = sampler
+        self._facts = facts
+        self.device = device
+        self.perceptual = perceptual  # finish() passes its after_step hook to the loop
+
+    @property
+    def sigma_data(self) -> float:
+        return self.module.config.recipe.sigma_data
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.module.named_parameters() if n.startswith(self.trained) and p.requires_grad]
+
+    def estimate(self, batch: Any, generator: torch.Generator) -> X0Estimate:
+        """The model's x0 estimate of a batch's noised frames, all noise drawn from ``generator``."""
+        raise NotImplementedError
+
+    def loss(self, batch: Any, generator: torch.Generator) -> torch.Tensor:
+        """The x0 loss, plus ``perceptual.weight`` x LPIPS of the estimated frames when set."""
+        return estimate_loss(self.estimate(batch, generator), self.sigma_data, self.perceptual)
+
+    def facts(self) -> dict[str, Any]:
+        return self._facts
+
+
+def train_main(args: argparse.Namespace, cfg: Any, world: Callable[[Any], nn.Module],
+               task_type: type[SmallTrainTask], frames: int, reach: int, title: str) -> int:
+    """A trainer's ``main`` after parsing, for a family (``world(cfg)``) that trains on windows of
+    ``frames`` consecutive frames and predicts up to ``reach`` frames ahead of its reference:
+    ``--export``, or fit (resume, warm-start), encode the training episodes once and train."""
+    def build() -> nn.Module:
+        return world(cfg)
+
+    if args.export:
+        print(json.dumps(export(Path(args.out), Path(args.export), build, title), indent=1))
+        return 0
+
+    def fit(model: nn.Module, episodes: list[TrainEpisode], seed: int) -> dict[str, Any]:
+        return fit_statistics(model, episodes, seed, reach=reach)
+
+    run = prepare_run(args, build, (cfg.view_height, cfg.view_width), fit, warm_start)
+    model, device = run.model, run.config.device
+    encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, device), torch.from_numpy(e.pose),
+                              torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
+    run.episodes.clear()
+    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, device)
+    task = task_type(model, WindowSampler(encoded, consecutive_windows(frames)), run.facts, device, perceptual)
+    return finish(task, run, len(encoded))
