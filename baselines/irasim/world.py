@@ -19,16 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch import nn
 
 from baselines.irasim.config import SMALL_NET, IRASimConfig
 from baselines.irasim.model import IRASim
-from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.diffusion.edm import initial_noise_scale, precondition
 from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.recipe import SMALL_RECIPE, ResidualRecipe, noised_condition
 from pwbench.diffusion.residual import from_residual, to_residual
 from pwbench.diffusion.sampler import Denoiser, Trajectory, euler_sample, randn_per_row
+from pwbench.diffusion.world import PatchPCAWorld
 
 Generators = torch.Generator | list[torch.Generator]  # one for the batch, or one per row
 TIMESTEP_SCALE = 1000.0  # network timestep = TIMESTEP_SCALE * c_noise
@@ -67,29 +66,11 @@ SMALL_POSE_MAP = SmallIRASimConfig(name="irasim-droid-sim-small-posemap", net=re
 CONFIGS = {c.name: c for c in (SMALL, SMALL_POSE_MAP)}
 
 
-class IRASimWorld(nn.Module):
+class IRASimWorld(PatchPCAWorld):
     """``net`` (the IRASim transformer) and ``vae`` (the patch-PCA code, with its latent scale)."""
 
     def __init__(self, config: SmallIRASimConfig = SMALL) -> None:
-        super().__init__()
-        self.config = config
-        self.net = IRASim(config.net)
-        self.vae = PatchPCAAutoencoder(config.latent_channels, config.patch, whiten=False)
-        self.codec = MultiViewCodec(codec_for(self.vae), config.num_views)
-
-    @property
-    def scaling_factor(self) -> float:
-        return float(self.vae.scaling_factor)
-
-    @property
-    def device(self) -> torch.device:
-        return self.net.x_embedder.proj.weight.device
-
-    def encode_views(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.codec.encode_views(pixels, generator)
-
-    def decode_views(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.codec.decode_views(latents)
+        super().__init__(config, IRASim(config.net))
 
     def denoise(self, noisy: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor, actions: torch.Tensor,
                 cond_sigma: torch.Tensor) -> torch.Tensor:

@@ -26,17 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch import nn
 
 from baselines.wpe.config import WPEConfig
 from baselines.wpe.model import WPE, FrameCache
-from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.diffusion.edm import initial_noise_scale, precondition
 from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.diffusion.recipe import SMALL_RECIPE, ResidualRecipe, noised_condition
 from pwbench.diffusion.residual import to_residual
 from pwbench.diffusion.sampler import Trajectory, euler_sample_frames, pyramid_schedule, randn_per_row
+from pwbench.diffusion.world import PatchPCAWorld
 
 Generators = torch.Generator | list[torch.Generator]
 TIMESTEP_SCALE = 1000.0  # network timestep = TIMESTEP_SCALE * c_noise(sigma)
@@ -74,29 +73,11 @@ SMALL_POSE_MAP = SmallWPEConfig(name="wpe-droid-sim-small-posemap",
 CONFIGS = {c.name: c for c in (SMALL, SMALL_POSE_MAP)}
 
 
-class WPEWorld(nn.Module):
+class WPEWorld(PatchPCAWorld):
     """``net`` (the WPE DiT) and ``vae`` (the patch-PCA code, with its latent scale)."""
 
     def __init__(self, config: SmallWPEConfig = SMALL) -> None:
-        super().__init__()
-        self.config = config
-        self.net = WPE(config.net)
-        self.vae = PatchPCAAutoencoder(config.latent_channels, config.patch, whiten=False)
-        self.codec = MultiViewCodec(codec_for(self.vae), config.num_views)
-
-    @property
-    def scaling_factor(self) -> float:
-        return float(self.vae.scaling_factor)
-
-    @property
-    def device(self) -> torch.device:
-        return self.net.x_proj.weight.device
-
-    def encode_views(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.codec.encode_views(pixels, generator)
-
-    def decode_views(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.codec.decode_views(latents)
+        super().__init__(config, WPE(config.net))
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, reference: torch.Tensor, ref_code: torch.Tensor,
                 ref_sigma: torch.Tensor, actions: torch.Tensor, cache: list[FrameCache] | None = None,
