@@ -37,7 +37,7 @@ from baselines.ctrl_world.windows import CHUNK_STRIDE, window_pattern
 from pwbench.data.train_split import TrainEpisode
 from pwbench.diffusion.estimate import X0Estimate
 from pwbench.train import small
-from pwbench.train.cli import add_train_arguments, finish, prepare_run, run_facts, train_config
+from pwbench.train.cli import add_train_arguments, prepare_run, run_facts, train_config
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
 from pwbench.train.perceptual import perceptual_for
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
     task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device,
                               perceptual)
-    return finish(task, run, len(encoded))
+    return small.finish(task, run, len(encoded))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """What every ``pwbench train MODEL`` shares: the command-line options (the :class:`TrainConfig`
 fields, the data and validation split, resume, warm start, export) and the start of a run
 (:func:`prepare_run`), so each model family's trainer adds only its own parts and the same flag
-means the same thing for every model."""
+means the same thing for every model. The end of a run (train, or probe the actions) is
+:func:`pwbench.train.small.finish`, beside the train task it runs."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +17,7 @@ from torch import nn
 from pwbench.data.train_split import TrainEpisode
 from pwbench.errors import PwbenchError
 from pwbench.train.config import TrainConfig
-from pwbench.train.loop import TrainTask, read_checkpoint, train
-from pwbench.train.probe import action_probe
+from pwbench.train.loop import read_checkpoint
 
 
 def add_config_argument(p: argparse.ArgumentParser, configs: dict[str, object], default: str) -> None:
@@ -153,20 +152,3 @@ def _weights_split(folder: Path) -> tuple[list[int], list[int]]:
     if not train_ids or not val_ids:
         raise PwbenchError(f"{folder}: no exported weights naming their train/validation episodes to probe")
     return list(train_ids), list(val_ids)
-
-
-def finish(task: TrainTask, run: PreparedRun, episode_count: int) -> int:
-    """Every trainer's end: train (or resume) and say where the checkpoint is; or, for
-    ``--probe-actions``, print the probe's result as JSON."""
-    if run.probe_batches is not None:
-        print(json.dumps(action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed), indent=1))
-        return 0
-    perceptual = getattr(task, "perceptual", None)
-    if run.config.perceptual_weight and perceptual is None:
-        raise PwbenchError(f"{task.name} has no perceptual loss: its train task does not wire "
-                           "--perceptual-weight (pwbench.train.perceptual)")
-    hook = perceptual.after_step if perceptual is not None else None  # the loss's two parts, to metrics.jsonl
-    state = train(task, run.config, run.out, resume=run.checkpoint, after_step=hook)
-    print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
-          f"{episode_count} episodes)")
-    return 0

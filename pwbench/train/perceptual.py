@@ -67,7 +67,7 @@ class PerceptualLoss:
         return x0_loss + self.weight * lpips
 
     def after_step(self, step: int) -> dict[str, float]:
-        """The last loss's two parts: :func:`pwbench.train.cli.finish` passes this to the loop as an
+        """The last loss's two parts: :func:`pwbench.train.small.finish` passes this to the loop as an
         ``after_step`` hook, which appends them to ``metrics.jsonl``."""
         return dict(self.last_parts)
 

@@ -14,6 +14,7 @@ IRASim and WPE (and any later family on the shared recipe) train a ``net`` besid
 * :func:`consecutive_windows` — windows of consecutive frames starting anywhere;
 * :func:`with_train_sigma` — a configuration that trains at ``--train-sigma`` instead of its recipe's;
 * :class:`SmallTrainTask` — the loop's hooks that every family's train task shares (Ctrl-World's too);
+* :func:`finish` — every small trainer's end: train (or resume), or probe the actions;
 * :func:`train_main` — a trainer's ``main`` for a family on consecutive windows (IRASim, WPE).
 """
 
@@ -36,11 +37,12 @@ from pwbench.diffusion.poses import delta_scale_from_episodes
 from pwbench.diffusion.schedule import LogNormalSigma
 from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import first_load_problem, read_shards, save_shards, shard_files
-from pwbench.train.cli import finish, prepare_run, run_facts
+from pwbench.train.cli import PreparedRun, prepare_run, run_facts
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
-from pwbench.train.loop import ema_state_dict, read_checkpoint
+from pwbench.train.loop import ema_state_dict, read_checkpoint, train
 from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
 from pwbench.train.plot import plot_losses
+from pwbench.train.probe import action_probe
 from pwbench.train.windows import EncodedEpisode, WindowPattern, WindowSampler
 
 FITTED_FACTS = ("pca_variance", "residual_std_raw", "pose_q01", "pose_q99", "stats_source", "pose_delta_scale",
@@ -159,7 +161,7 @@ class SmallTrainTask:
         self.sampler = sampler
         self._facts = facts
         self.device = device
-        self.perceptual = perceptual  # finish() passes its after_step hook to the loop
+        self.perceptual = perceptual  # finish() passes its after_step hook to the loop (the loss's two parts)
 
     @property
     def sigma_data(self) -> float:
@@ -178,6 +180,21 @@ class SmallTrainTask:
 
     def facts(self) -> dict[str, Any]:
         return self._facts
+
+
+def finish(task: SmallTrainTask, run: PreparedRun, episode_count: int) -> int:
+    """Every small trainer's end: train (or resume) and say where the checkpoint is; or, for
+    ``--probe-actions``, print the probe's result as JSON. The perceptual term's part logger
+    goes to the loop as its extra ``after_step`` hook, so both parts of the loss reach
+    ``metrics.jsonl``."""
+    if run.probe_batches is not None:
+        print(json.dumps(action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed), indent=1))
+        return 0
+    hook = task.perceptual.after_step if task.perceptual is not None else None
+    state = train(task, run.config, run.out, resume=run.checkpoint, after_step=hook)
+    print(f"saved {run.out / 'checkpoint.pt'} at step {state.step} ({state.seconds / 60:.1f} min, "
+          f"{episode_count} episodes)")
+    return 0
 
 
 def train_main(args: argparse.Namespace, cfg: Any, world: Callable[[Any], nn.Module],

@@ -14,7 +14,6 @@ import torch
 
 from pwbench.diffusion.codec import MultiViewCodec, PatchPCAAutoencoder, codec_for
 from pwbench.errors import PwbenchError
-from pwbench.train.cli import PreparedRun, finish
 from pwbench.train.config import TrainConfig
 from pwbench.train.perceptual import PerceptualLoss
 
@@ -82,15 +81,6 @@ def test_weight_is_a_checked_run_setting() -> None:
     assert "perceptual_weight" in config.differences(TrainConfig())  # refused on resume
     with pytest.raises(ValueError, match="perceptual_weight"):
         TrainConfig(perceptual_weight=-1.0)
-
-
-def test_a_family_without_the_term_refuses_the_weight(tmp_path: Path) -> None:
-    class PlainTask:
-        name = "plain"
-
-    run = PreparedRun(TrainConfig(perceptual_weight=1.0), tmp_path, torch.nn.Linear(1, 1), None, [], {})
-    with pytest.raises(PwbenchError, match="plain has no perceptual loss"):
-        finish(PlainTask(), run, 0)
 
 
 @pytest.mark.parametrize("family", ["ctrl-world", "irasim", "wpe"])
