@@ -40,7 +40,6 @@ from pwbench.train import small
 from pwbench.train.cli import add_train_arguments, prepare_run, run_facts, train_config
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint
-from pwbench.train.perceptual import perceptual_for
 from pwbench.train.plot import plot_losses
 from pwbench.train.windows import EncodedEpisode, WindowSampler
 
@@ -138,9 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]
     run.episodes.clear()
-    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, run.config.device)
     task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device,
-                              perceptual)
+                              run.config.perceptual_weight)
     return small.finish(task, run, len(encoded))
 
 

@@ -155,13 +155,16 @@ class SmallTrainTask:
     trained: tuple[str, ...] = ("net.",)  # prefixes of the parameter names the optimiser updates
 
     def __init__(self, model: nn.Module, sampler: WindowSampler, facts: dict[str, Any], device: str,
-                 perceptual: PerceptualLoss | None = None) -> None:
+                 perceptual_weight: float = 0.0) -> None:
         self.name = model.config.name
         self.module = model
         self.sampler = sampler
         self._facts = facts
         self.device = device
-        self.perceptual = perceptual  # finish() passes its after_step hook to the loop (the loss's two parts)
+        # the run's --perceptual-weight through the model's own codec (None when 0); finish() passes
+        # its after_step hook to the loop, which logs the loss's two parts
+        self.perceptual: PerceptualLoss | None = perceptual_for(model.codec.decode_views_with_grad,
+                                                                perceptual_weight, device)
 
     @property
     def sigma_data(self) -> float:
@@ -217,6 +220,6 @@ def train_main(args: argparse.Namespace, cfg: Any, world: Callable[[Any], nn.Mod
     encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, device), torch.from_numpy(e.pose),
                               torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
     run.episodes.clear()
-    perceptual = perceptual_for(model.codec.decode_views_with_grad, run.config.perceptual_weight, device)
-    task = task_type(model, WindowSampler(encoded, consecutive_windows(frames)), run.facts, device, perceptual)
+    task = task_type(model, WindowSampler(encoded, consecutive_windows(frames)), run.facts, device,
+                     run.config.perceptual_weight)
     return finish(task, run, len(encoded))
