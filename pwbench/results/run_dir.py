@@ -30,13 +30,24 @@ from pwbench.io import atomic_write_bytes, atomic_write_json, dumps_json, remove
 from pwbench.results.schema import ClipRecord, RunManifest
 
 
-def git_hash() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+def git_hash(repo: Path | None = None) -> str:
+    """The harness's commit, with ``-dirty`` appended (as ``git describe --dirty`` does) when
+    tracked files differ from it: shipped weights are tracked files, so a run made before a weights
+    change is committed must not claim the commit it does not match. ``unknown`` outside git."""
+    cwd = repo or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    if not head:
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return head if changes == "" else f"{head}-dirty"  # None (status failed): not known clean
 
 
 def machine() -> dict[str, Any]:
