@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]
     run.episodes.clear()
     task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device,
-                              run.config.perceptual_weight)
+                              run.config.perceptual_weight, run.config.perceptual_frames)
     return small.finish(task, run, len(encoded))
 
 

@@ -52,6 +52,9 @@ def add_train_arguments(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--perceptual-weight", type=float, default=d.perceptual_weight, metavar="W",
                    help="add W x LPIPS between the decoded x0 estimate and the recorded frames to the loss "
                         "(pwbench.train.perceptual; the evaluation's own LPIPS network)")
+    p.add_argument("--perceptual-frames", type=int, default=None, metavar="N",
+                   help="the perceptual term on N of each window's predicted frames, drawn at random "
+                        "(default: all of them)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (resume is bit-exact on cpu)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--init-from", default=None, metavar="DIR",
@@ -70,7 +73,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        grad_clip=args.grad_clip, seed=args.seed, threads=args.threads, device=args.device,
                        save_minutes=args.save_minutes,
                        train_sigma=tuple(args.train_sigma) if args.train_sigma else None,
-                       perceptual_weight=getattr(args, "perceptual_weight", 0.0))  # posttrain has no such flag
+                       perceptual_weight=getattr(args, "perceptual_weight", 0.0),  # posttrain has no such flags
+                       perceptual_frames=getattr(args, "perceptual_frames", None))
 
 
 def run_facts(ckpt: dict) -> dict:
@@ -83,7 +87,8 @@ def run_facts(ckpt: dict) -> dict:
             "seed": tc["seed"], "batch_size": tc["batch_size"], "lr": tc["lr"], "ema_decay": tc["ema_decay"],
             "warmup": tc["warmup"], "weight_decay": tc["weight_decay"], "grad_clip": tc["grad_clip"],
             "threads": tc["threads"], "train_sigma": tc.get("train_sigma"),
-            "perceptual_weight": tc.get("perceptual_weight", 0.0)}
+            "perceptual_weight": tc.get("perceptual_weight", 0.0),
+            "perceptual_frames": tc.get("perceptual_frames")}
 
 
 @dataclass

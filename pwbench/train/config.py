@@ -31,13 +31,17 @@ class TrainConfig:
     train_sigma: tuple[float, float, float, float] | None = None
     # weight of LPIPS on the decoded x0 estimate beside the x0 loss (pwbench.train.perceptual); 0: off
     perceptual_weight: float = 0.0
+    # LPIPS on this many of each window's predicted frames, drawn at random (None: all of them): a
+    # family predicting 15 frames per window otherwise pays ~4x the term of one predicting 4
+    perceptual_frames: int | None = None
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 0, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
                   "warmup": self.warmup >= 1, "ema_decay": 0 <= self.ema_decay < 1, "grad_clip": self.grad_clip > 0,
                   "threads": self.threads >= 1, "save_minutes": self.save_minutes > 0,
                   "train_sigma": self.train_sigma is None or _valid_sigma(self.train_sigma),
-                  "perceptual_weight": self.perceptual_weight >= 0}
+                  "perceptual_weight": self.perceptual_weight >= 0,
+                  "perceptual_frames": self.perceptual_frames is None or self.perceptual_frames >= 1}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid TrainConfig values: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")

@@ -15,6 +15,12 @@ well. A VGG16 LPIPS would be a different network from the scored one, but its fo
 backward cost 3.5 s per 16 frames on one thread of the 2-core machine, ~20x AlexNet's.
 
 Gradients flow through the fixed decoder into the estimate; the LPIPS network never trains.
+
+``frames`` (``--perceptual-frames``) scores N of each window's predicted frames, drawn at random
+from the training generator: an unbiased estimate of the all-frames mean for N/F of its work. It
+exists for fairness and wall clock between families: IRASim predicts 15 frames per window where
+Ctrl-World and WPE predict 4, so the same weight cost it ~4x the LPIPS work per window (its steps
+took ~10 s on the 2-core EPYC against Ctrl-World's ~4.5 s).
 """
 
 from __future__ import annotations
@@ -37,15 +43,18 @@ class PerceptualLoss:
     """
 
     def __init__(self, decode: Decode, weight: float, device: str = "cpu",
-                 network: torch.nn.Module | None = None) -> None:
+                 network: torch.nn.Module | None = None, frames: int | None = None) -> None:
         if weight <= 0:
             raise ValueError(f"a perceptual loss needs a positive weight, got {weight}")
+        if frames is not None and frames < 1:
+            raise ValueError(f"the perceptual term needs at least 1 frame per window, got {frames}")
         if network is None:
             from pwbench.metrics.lpips import build_lpips_model
 
             network, _ = build_lpips_model(device)
         self.decode = decode
         self.weight = weight
+        self.frames = frames
         self.network = network.eval().requires_grad_(False)
         self.last_parts: dict[str, float] = {}
 
@@ -58,13 +67,30 @@ class PerceptualLoss:
             b = self._pixels(target)
         return self.network(a, b).mean()
 
-    def with_x0_loss(self, estimate: X0Estimate, sigma_data: float) -> torch.Tensor:
-        """The estimate's x0 loss plus ``weight`` x this term on its output frames; both parts are
-        kept for :meth:`after_step`."""
+    def with_x0_loss(self, estimate: X0Estimate, sigma_data: float,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """The estimate's x0 loss plus ``weight`` x this term on its output frames (``frames`` of
+        them per window when set, drawn from ``generator``); both parts are kept for
+        :meth:`after_step`."""
         x0_loss = estimate.x0_loss(sigma_data)
-        lpips = self(*estimate.predicted_frames())
+        lpips = self(*self.subset(*estimate.predicted_frames(), generator))
         self.last_parts = {"x0_loss": x0_loss.item(), "lpips": lpips.item()}
         return x0_loss + self.weight * lpips
+
+    def subset(self, pred: torch.Tensor, target: torch.Tensor,
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``frames`` of the F frames of each (B, F, ...) window, the same ones in ``pred`` and
+        ``target``, drawn without replacement from ``generator``; all of them when ``frames`` is
+        unset or not below F (no draw, so runs without the option keep their random stream)."""
+        b, f = pred.shape[:2]
+        if self.frames is None or self.frames >= f:
+            return pred, target
+        if generator is None:
+            raise ValueError("drawing the perceptual term's frames needs the training generator")
+        order = torch.rand(b, f, generator=generator, device=generator.device).argsort(dim=1)
+        rows = torch.arange(b, device=pred.device)[:, None]
+        pick = order[:, :self.frames].to(pred.device)
+        return pred[rows, pick], target[rows, pick]
 
     def after_step(self, step: int) -> dict[str, float]:
         """The last loss's two parts: :func:`pwbench.train.small.finish` passes this to the loop as an
@@ -76,11 +102,17 @@ class PerceptualLoss:
         return frames.flatten(0, 1).clamp(-1.0, 1.0)
 
 
-def perceptual_for(decode: Decode, weight: float, device: str = "cpu") -> PerceptualLoss | None:
-    """The term a run's ``--perceptual-weight`` asks for, or None when it is 0."""
-    return PerceptualLoss(decode, weight, device) if weight else None
+def perceptual_for(decode: Decode, weight: float, device: str = "cpu",
+                   frames: int | None = None) -> PerceptualLoss | None:
+    """The term a run's ``--perceptual-weight`` (and ``--perceptual-frames``) ask for, or None
+    when the weight is 0."""
+    return PerceptualLoss(decode, weight, device, frames=frames) if weight else None
 
 
-def estimate_loss(estimate: X0Estimate, sigma_data: float, perceptual: PerceptualLoss | None) -> torch.Tensor:
-    """What a family's train task optimises: the x0 loss, plus the perceptual term when there is one."""
-    return estimate.x0_loss(sigma_data) if perceptual is None else perceptual.with_x0_loss(estimate, sigma_data)
+def estimate_loss(estimate: X0Estimate, sigma_data: float, perceptual: PerceptualLoss | None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """What a family's train task optimises: the x0 loss, plus the perceptual term when there is
+    one (its frames, when it subsamples them, drawn from ``generator``)."""
+    if perceptual is None:
+        return estimate.x0_loss(sigma_data)
+    return perceptual.with_x0_loss(estimate, sigma_data, generator)

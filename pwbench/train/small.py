@@ -155,16 +155,16 @@ class SmallTrainTask:
     trained: tuple[str, ...] = ("net.",)  # prefixes of the parameter names the optimiser updates
 
     def __init__(self, model: nn.Module, sampler: WindowSampler, facts: dict[str, Any], device: str,
-                 perceptual_weight: float = 0.0) -> None:
+                 perceptual_weight: float = 0.0, perceptual_frames: int | None = None) -> None:
         self.name = model.config.name
         self.module = model
         self.sampler = sampler
         self._facts = facts
         self.device = device
-        # the run's --perceptual-weight through the model's own codec (None when 0); finish() passes
-        # its after_step hook to the loop, which logs the loss's two parts
+        # the run's --perceptual-weight (and --perceptual-frames) through the model's own codec (None
+        # when 0); finish() passes its after_step hook to the loop, which logs the loss's two parts
         self.perceptual: PerceptualLoss | None = perceptual_for(model.codec.decode_views_with_grad,
-                                                                perceptual_weight, device)
+                                                                perceptual_weight, device, perceptual_frames)
 
     @property
     def sigma_data(self) -> float:
@@ -179,7 +179,7 @@ class SmallTrainTask:
 
     def loss(self, batch: Any, generator: torch.Generator) -> torch.Tensor:
         """The x0 loss, plus ``perceptual.weight`` x LPIPS of the estimated frames when set."""
-        return estimate_loss(self.estimate(batch, generator), self.sigma_data, self.perceptual)
+        return estimate_loss(self.estimate(batch, generator), self.sigma_data, self.perceptual, generator)
 
     def facts(self) -> dict[str, Any]:
         return self._facts
@@ -221,5 +221,5 @@ def train_main(args: argparse.Namespace, cfg: Any, world: Callable[[Any], nn.Mod
                               torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
     run.episodes.clear()
     task = task_type(model, WindowSampler(encoded, consecutive_windows(frames)), run.facts, device,
-                     run.config.perceptual_weight)
+                     run.config.perceptual_weight, run.config.perceptual_frames)
     return finish(task, run, len(encoded))

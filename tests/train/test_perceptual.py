@@ -1,6 +1,7 @@
 """The perceptual term (``pwbench.train.perceptual``, ``--perceptual-weight``): LPIPS of the
 decoded x0 estimate, by hand; gradients reach the estimate and nothing else; the setting is
-typed, recorded, refused on a changed resume and refused by families without the term."""
+typed, recorded and refused on a changed resume; ``--perceptual-frames`` scores a drawn subset
+of each window's frames."""
 
 from __future__ import annotations
 
@@ -74,6 +75,30 @@ def test_loss_refuses_bad_input(network) -> None:
         loss(torch.zeros(1, 2, 12, 32, 16), torch.zeros(1, 3, 12, 32, 16))
 
 
+def test_a_frame_subset_scores_the_same_drawn_frames_of_each_window(network) -> None:
+    codec = _codec()
+    loss = PerceptualLoss(codec.decode_views_with_grad, weight=1.0, network=network, frames=2)
+    pred, target = torch.randn(3, 5, 12, 32, 16), torch.randn(3, 5, 12, 32, 16)
+    a, b = loss.subset(pred, target, torch.Generator().manual_seed(7))
+    assert a.shape == b.shape == (3, 2, 12, 32, 16)
+    order = torch.rand(3, 5, generator=torch.Generator().manual_seed(7)).argsort(dim=1)[:, :2]
+    for row in range(3):  # each window's own draw, without replacement, the same slots in both
+        torch.testing.assert_close(a[row], pred[row, order[row]])
+        torch.testing.assert_close(b[row], target[row, order[row]])
+    assert len(set(order[0].tolist())) == 2
+    again = loss.subset(pred, target, torch.Generator().manual_seed(7))
+    torch.testing.assert_close(again[0], a)  # reproducible from the training generator
+    gen = torch.Generator().manual_seed(3)
+    state = gen.get_state()
+    whole = PerceptualLoss(codec.decode_views_with_grad, weight=1.0, network=network, frames=5)
+    assert whole.subset(pred, target, gen)[0] is pred  # N >= F: every frame ...
+    assert torch.equal(gen.get_state(), state)  # ... and no draw, so the random stream is unchanged
+    with pytest.raises(ValueError, match="training generator"):
+        loss.subset(pred, target, None)
+    with pytest.raises(ValueError, match="at least 1 frame"):
+        PerceptualLoss(codec.decode_views_with_grad, weight=1.0, network=network, frames=0)
+
+
 def test_weight_is_a_checked_run_setting() -> None:
     config = TrainConfig(perceptual_weight=2.0)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.as_dict()))) == config
@@ -81,6 +106,29 @@ def test_weight_is_a_checked_run_setting() -> None:
     assert "perceptual_weight" in config.differences(TrainConfig())  # refused on resume
     with pytest.raises(ValueError, match="perceptual_weight"):
         TrainConfig(perceptual_weight=-1.0)
+    assert TrainConfig.from_dict({"steps": 3}).perceptual_frames is None  # older checkpoints: all frames
+    assert "perceptual_frames" in TrainConfig(perceptual_frames=4).differences(TrainConfig())
+    with pytest.raises(ValueError, match="perceptual_frames"):
+        TrainConfig(perceptual_frames=0)
+
+
+def test_irasim_trains_with_a_frame_subset_and_records_it(tiny_dataset: Path, tmp_path: Path) -> None:
+    """IRASim predicts 15 frames per window; --perceptual-frames 4 scores 4 of them, as many as
+    Ctrl-World's and WPE's chunks hold."""
+    from baselines.irasim.train import main
+
+    out = tmp_path / "run"
+    args = ["--task", "droid-sim", "--data", str(tiny_dataset), "--out", str(out), "--batch-size", "2",
+            "--max-episodes", "3", "--val-episodes", "1", "--warmup", "1", "--perceptual-weight", "0.5"]
+    assert main(args + ["--steps", "2", "--perceptual-frames", "4"]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["lpips"] > 0 for r in rows)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["config"]["perceptual_frames"] == 4
+    with pytest.raises(PwbenchError, match="perceptual_frames"):  # another subset on resume
+        main(args + ["--steps", "3", "--resume"])
+    dest = tmp_path / "weights"
+    assert main(["--out", str(out), "--export", str(dest)]) == 0
+    assert json.loads((dest / "training.json").read_text())["perceptual_frames"] == 4
 
 
 @pytest.mark.parametrize("family", ["ctrl-world", "irasim", "wpe"])
