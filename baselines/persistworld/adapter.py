@@ -17,7 +17,7 @@ kept under ``weights/bases/<model>/<task>`` and chosen when its identity (traini
 is the one the adapters name; any other base is still refused. Kept at present:
 ``bases/ctrl-world/droid-sim``, the small Ctrl-World's run 4 (600 steps at sigma ~ 80, seed 3), on
 which the best-of-K ablation's adapters were post-trained; the small Ctrl-World's default moved on
-(runs 5 and 6, the perceptual term, stops 36-37), and the ``persistworld`` adapters were
+(runs 5-8, the perceptual term, shipped at stops 36, 37 and 41), and the ``persistworld`` adapters were
 post-trained again on each.
 """
 
