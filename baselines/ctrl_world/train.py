@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [EncodedEpisode(e.index, _encode(model, e), torch.from_numpy(e.pose),
                               model.text_embeds([e.instruction])[0].cpu()) for e in run.episodes]
     run.episodes.clear()
-    task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config.device,
-                              run.config.perceptual_weight, run.config.perceptual_frames)
+    task = CtrlWorldTrainTask(model, WindowSampler(encoded, window_pattern(cfg)), run.facts, run.config)
     return small.finish(task, run, len(encoded))
 
 

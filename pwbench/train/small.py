@@ -38,6 +38,7 @@ from pwbench.diffusion.schedule import LogNormalSigma
 from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import first_load_problem, read_shards, save_shards, shard_files
 from pwbench.train.cli import PreparedRun, prepare_run, run_facts
+from pwbench.train.config import TrainConfig
 from pwbench.train.fit import encode_episode, fit_codec, pose_statistics, residual_scale
 from pwbench.train.loop import ema_state_dict, read_checkpoint, train
 from pwbench.train.perceptual import PerceptualLoss, estimate_loss, perceptual_for
@@ -154,17 +155,17 @@ class SmallTrainTask:
 
     trained: tuple[str, ...] = ("net.",)  # prefixes of the parameter names the optimiser updates
 
-    def __init__(self, model: nn.Module, sampler: WindowSampler, facts: dict[str, Any], device: str,
-                 perceptual_weight: float = 0.0, perceptual_frames: int | None = None) -> None:
+    def __init__(self, model: nn.Module, sampler: WindowSampler, facts: dict[str, Any], config: TrainConfig) -> None:
         self.name = model.config.name
         self.module = model
         self.sampler = sampler
         self._facts = facts
-        self.device = device
+        self.device = config.device
         # the run's --perceptual-weight (and --perceptual-frames) through the model's own codec (None
         # when 0); finish() passes its after_step hook to the loop, which logs the loss's two parts
         self.perceptual: PerceptualLoss | None = perceptual_for(model.codec.decode_views_with_grad,
-                                                                perceptual_weight, device, perceptual_frames)
+                                                                config.perceptual_weight, config.device,
+                                                                config.perceptual_frames)
 
     @property
     def sigma_data(self) -> float:
@@ -220,6 +221,5 @@ def train_main(args: argparse.Namespace, cfg: Any, world: Callable[[Any], nn.Mod
     encoded = [EncodedEpisode(e.index, encode_episode(model.encode_views, e.frames, device), torch.from_numpy(e.pose),
                               torch.zeros(0)) for e in run.episodes if len(e.pose) >= frames]
     run.episodes.clear()
-    task = task_type(model, WindowSampler(encoded, consecutive_windows(frames)), run.facts, device,
-                     run.config.perceptual_weight, run.config.perceptual_frames)
+    task = task_type(model, WindowSampler(encoded, consecutive_windows(frames)), run.facts, run.config)
     return finish(task, run, len(encoded))
