@@ -29,7 +29,7 @@ from baselines.irasim.actions import FrameActions
 from baselines.irasim.world import CONFIGS, SMALL, IRASimWorld
 from pwbench.diffusion.estimate import X0Estimate
 from pwbench.train import small
-from pwbench.train.cli import add_config_argument, add_train_arguments, train_config
+from pwbench.train.cli import add_config_argument, add_train_arguments, chosen_config, train_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -63,7 +63,7 @@ class IRASimTrainTask(small.SmallTrainTask):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
-    cfg = small.with_train_sigma(CONFIGS[args.config], train_config(args).sigma_distribution())
+    cfg = small.with_train_sigma(chosen_config(args, CONFIGS, SMALL.name), train_config(args).sigma_distribution())
     return small.train_main(args, cfg, IRASimWorld, IRASimTrainTask, frames=cfg.net.num_frames, reach=cfg.chunk,
                             title="irasim small")
 

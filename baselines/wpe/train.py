@@ -22,7 +22,7 @@ from baselines.wpe.world import CONFIGS, SMALL, WPEWorld
 from pwbench.diffusion.estimate import X0Estimate
 from pwbench.diffusion.poses import FrameActionFeatures
 from pwbench.train import small
-from pwbench.train.cli import add_config_argument, add_train_arguments, train_config
+from pwbench.train.cli import add_config_argument, add_train_arguments, chosen_config, train_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -64,7 +64,7 @@ class WPETrainTask(small.SmallTrainTask):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(list(argv or []))
-    cfg = small.with_train_sigma(CONFIGS[args.config], train_config(args).sigma_distribution())
+    cfg = small.with_train_sigma(chosen_config(args, CONFIGS, SMALL.name), train_config(args).sigma_distribution())
     frames = cfg.net.max_frames
     return small.train_main(args, cfg, WPEWorld, WPETrainTask, frames=frames, reach=frames - 1, title="wpe small")
 

@@ -7,9 +7,10 @@ means the same thing for every model. The end of a run (train, or probe the acti
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -19,12 +20,47 @@ from pwbench.errors import PwbenchError
 from pwbench.train.config import TrainConfig
 from pwbench.train.loop import read_checkpoint
 
+T = TypeVar("T")
+
 
 def add_config_argument(p: argparse.ArgumentParser, configs: dict[str, object], default: str) -> None:
     """``--config NAME``: which of a family's small configurations to train (e.g. with a pose map);
-    exports record the name, and the family's loader builds what the weights name."""
-    p.add_argument("--config", default=default, choices=sorted(configs),
-                   help=f"the network configuration (default {default})")
+    exports record the name, and the family's loader builds what the weights name. Left out, a run
+    that continues something builds what that names (:func:`chosen_config`)."""
+    p.add_argument("--config", default=None, choices=sorted(configs),
+                   help=f"the network configuration: for --resume / --export the checkpoint's, for "
+                        f"--probe-actions / --init-from the weights' (--init-from may name another, e.g. "
+                        f"to add a pose map), else {default}")
+
+
+def chosen_config(args: argparse.Namespace, configs: Mapping[str, T], default: str) -> T:
+    """The configuration a run builds. ``--resume`` and ``--export`` continue the checkpoint in
+    ``--out`` (when there is one), which names its configuration (the task name), and
+    ``--probe-actions`` reads exported weights, which name theirs (every export does): another
+    ``--config`` there is an error. ``--init-from`` starts from the weights' configuration unless
+    ``--config`` names another (a warm start may add a pose map). Weights that name none get
+    ``--config`` or the default, and a strict load says whether they fit."""
+    from pwbench.models.shards import read_shard_metadata, shard_files
+
+    asked = args.config
+    ckpt = read_checkpoint(args.out) if args.resume or args.export else None
+    folder = args.probe_actions or args.init_from
+    if ckpt is not None:
+        named, source = ckpt["task"], f"the checkpoint in {args.out}"
+    elif folder and not (args.init_from and asked):
+        files = shard_files(folder)
+        if not files:
+            raise PwbenchError(f"no exported weights (model-*.safetensors) in {folder}")
+        named, source = read_shard_metadata(files).get("config"), f"the weights in {folder}"
+    else:
+        named = None
+    if named is None:
+        return configs[asked or default]
+    if named not in configs:
+        raise PwbenchError(f"{source} name the configuration {named!r}, not one of {', '.join(configs)}")
+    if asked is not None and asked != named:
+        raise PwbenchError(f"--config {asked} does not match {source}, trained as {named}; leave --config out")
+    return configs[named]
 
 
 def add_train_sigma_argument(p: argparse.ArgumentParser) -> None:

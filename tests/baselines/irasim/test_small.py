@@ -19,7 +19,7 @@ from baselines.irasim.config import SMALL_NET
 from baselines.irasim.train import main
 from baselines.irasim.weights import load_small
 from baselines.irasim.world import SMALL, SMALL_POSE_MAP, IRASimWorld, SmallIRASimConfig
-from pwbench.errors import WeightsMismatch
+from pwbench.errors import PwbenchError, WeightsMismatch
 from pwbench.models.shards import SmallWeightsError
 from pwbench.protocol import VIEWS, TaskSpec
 from pwbench.testing import synthetic_context
@@ -161,6 +161,8 @@ def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Pa
     assert float(model.vae.scaling_factor) == pytest.approx(facts["scaling_factor"])
     capsys.readouterr()
     probe_args = ["--probe-actions", str(dest), "--probe-batches", "2", "--batch-size", "2"]
+    with pytest.raises(PwbenchError, match="does not match the weights in .* trained as irasim-droid-sim-small;"):
+        main(_args(tiny_dataset, tmp_path / "probe") + probe_args + ["--config", "irasim-droid-sim-small-posemap"])
     assert main(_args(tiny_dataset, tmp_path / "probe") + probe_args) == 0  # on the validation episode
     probe = json.loads(capsys.readouterr().out)
     assert probe["batches"] == 2 and probe["windows_per_batch"] == 2 and np.isfinite(probe["difference"])

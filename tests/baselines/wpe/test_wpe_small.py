@@ -225,7 +225,9 @@ def test_train_resume_bit_exact_export_and_load(tiny_dataset: Path, tmp_path: Pa
     assert resumed["losses"] == unbroken["losses"]
     assert all(torch.equal(resumed["model"][k], v) for k, v in unbroken["model"].items())
     dest = tmp_path / "weights"
-    assert main(["--out", str(out), "--export", str(dest)]) == 0
+    with pytest.raises(PwbenchError, match="--config wpe-droid-sim-small-posemap does not match the checkpoint"):
+        main(["--out", str(out), "--export", str(dest), "--config", "wpe-droid-sim-small-posemap"])
+    assert main(["--out", str(out), "--export", str(dest)]) == 0  # builds what the checkpoint trains
     _, meta = load_small(dest)
     assert meta["train_steps"] == 2 and meta["config"] == SMALL.name and len(meta["pose_step_scale"]) == 7
     wm = build(TaskSpec(name="droid-sim", dataset_id="x", resolution=(96, 160), mask_source="simulator",
