@@ -33,15 +33,23 @@ def add_config_argument(p: argparse.ArgumentParser, configs: dict[str, object], 
                         f"to add a pose map), else {default}")
 
 
+def refuse_probe_with_a_start(args: argparse.Namespace) -> None:
+    """``--probe-actions`` reads exported weights as they are: nothing to resume or warm-start."""
+    if args.probe_actions and (args.resume or args.init_from):
+        raise PwbenchError("--probe-actions reads exported weights; it takes neither --resume nor --init-from")
+
+
 def chosen_config(args: argparse.Namespace, configs: Mapping[str, T], default: str) -> T:
     """The configuration a run builds. ``--resume`` and ``--export`` continue the checkpoint in
     ``--out`` (when there is one), which names its configuration (the task name), and
     ``--probe-actions`` reads exported weights, which name theirs (every export does): another
     ``--config`` there is an error. ``--init-from`` starts from the weights' configuration unless
     ``--config`` names another (a warm start may add a pose map). Weights that name none get
-    ``--config`` or the default, and a strict load says whether they fit."""
+    ``--config`` or the default; loading them then refuses any key that does not fit, except a
+    pose map they lack (zero-initialised: the same network)."""
     from pwbench.models.shards import read_shard_metadata, shard_files
 
+    refuse_probe_with_a_start(args)
     asked = args.config
     ckpt = read_checkpoint(args.out) if args.resume or args.export else None
     folder = args.probe_actions or args.init_from
@@ -50,14 +58,14 @@ def chosen_config(args: argparse.Namespace, configs: Mapping[str, T], default: s
     elif folder and not (args.init_from and asked):
         files = shard_files(folder)
         if not files:
-            raise PwbenchError(f"no exported weights (model-*.safetensors) in {folder}")
+            raise PwbenchError(f"no exported weights (model*.safetensors) in {folder}")
         named, source = read_shard_metadata(files).get("config"), f"the weights in {folder}"
     else:
         named = None
     if named is None:
         return configs[asked or default]
     if named not in configs:
-        raise PwbenchError(f"{source} name the configuration {named!r}, not one of {', '.join(configs)}")
+        raise PwbenchError(f"{source} names the configuration {named!r}, not one of {', '.join(configs)}")
     if asked is not None and asked != named:
         raise PwbenchError(f"--config {asked} does not match {source}, trained as {named}; leave --config out")
     return configs[named]
@@ -150,8 +158,7 @@ def prepare_run(args: argparse.Namespace, build: Callable[[], nn.Module], resolu
     from pwbench.data.train_split import default_train_dir, load_episodes, validation_split
 
     probe = args.probe_actions
-    if probe and (args.resume or args.init_from):
-        raise PwbenchError("--probe-actions reads exported weights; it takes neither --resume nor --init-from")
+    refuse_probe_with_a_start(args)
     config = train_config(args)
     torch.set_num_threads(config.threads)
     out = Path(args.out)

@@ -191,7 +191,7 @@ def finish(task: SmallTrainTask, run: PreparedRun, episode_count: int) -> int:
     ``--probe-actions``, print the probe's result as JSON. The perceptual term's part logger
     goes to the loop as its extra ``after_step`` hook, so both parts of the loss reach
     ``metrics.jsonl``."""
-    if run.probe_batches is not None:  # the sigma it was asked at: the model's own (null) or --train-sigma's
+    if run.probe_batches is not None:  # the sigma asked at: the configuration's training mix (null) or --train-sigma's
         result = action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed)
         train_sigma = list(run.config.train_sigma) if run.config.train_sigma is not None else None
         print(json.dumps(result | {"train_sigma": train_sigma}, indent=1))

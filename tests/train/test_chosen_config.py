@@ -41,6 +41,12 @@ def test_resume_and_export_build_what_the_checkpoint_trains(tmp_path: Path) -> N
         assert chosen_config(args(tmp_path, config="with-map", **kw), CONFIGS, "plain") == "WITH-MAP"
         with pytest.raises(PwbenchError, match="--config plain does not match the checkpoint .* trained as with-map"):
             chosen_config(args(tmp_path, config="plain", **kw), CONFIGS, "plain")
+    # a resumed run keeps what it trains, whatever --init-from started it from
+    plain = weights(tmp_path / "plain", "plain")
+    assert chosen_config(args(tmp_path, resume=True, init_from=str(plain)), CONFIGS, "plain") == "WITH-MAP"
+    # a probe reads weights as they are: refused with a start before any checkpoint is consulted
+    with pytest.raises(PwbenchError, match="takes neither --resume nor --init-from"):
+        chosen_config(args(tmp_path, resume=True, probe_actions=str(plain)), CONFIGS, "plain")
     torch.save({"task": "gone"}, tmp_path / "checkpoint.pt")
     with pytest.raises(PwbenchError, match="'gone', not one of plain, with-map"):
         chosen_config(args(tmp_path, resume=True), CONFIGS, "plain")
@@ -53,7 +59,7 @@ def test_probed_weights_name_their_configuration(tmp_path: Path) -> None:
         chosen_config(args(tmp_path, probe_actions=str(w), config="plain"), CONFIGS, "plain")
     with pytest.raises(PwbenchError, match="no exported weights"):
         chosen_config(args(tmp_path, probe_actions=str(tmp_path / "none")), CONFIGS, "plain")
-    # weights that name nothing: --config or the default, and the strict load decides
+    # weights that name nothing: --config or the default, and loading them decides what fits
     old = weights(tmp_path / "old", None)
     assert chosen_config(args(tmp_path, probe_actions=str(old), config="with-map"), CONFIGS, "plain") == "WITH-MAP"
 
