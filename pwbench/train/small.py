@@ -193,8 +193,7 @@ def finish(task: SmallTrainTask, run: PreparedRun, episode_count: int) -> int:
     ``metrics.jsonl``."""
     if run.probe_batches is not None:  # the sigma asked at: the configuration's training mix (null) or --train-sigma's
         result = action_probe(task, run.probe_batches, run.config.batch_size, run.config.seed)
-        train_sigma = list(run.config.train_sigma) if run.config.train_sigma is not None else None
-        print(json.dumps(result | {"train_sigma": train_sigma}, indent=1))
+        print(json.dumps(result | {"train_sigma": run.config.as_dict().get("train_sigma")}, indent=1))
         return 0
     hook = task.perceptual.after_step if task.perceptual is not None else None
     state = train(task, run.config, run.out, resume=run.checkpoint, after_step=hook)
